@@ -1,0 +1,3 @@
+import ManagerCore
+
+await ManagerCommand.start()

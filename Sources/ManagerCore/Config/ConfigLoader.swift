@@ -1,0 +1,221 @@
+import Foundation
+import Logging
+import SchedulerKit
+import TOMLKit
+
+/// Why the configuration cannot be used; the message names the key.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// Reads `manager.toml` into `ManagerConfig`, applying `MANAGER_*` overrides and refusing unknown keys.
+public struct ConfigLoader {
+    let environment: [String: String]
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.environment = environment
+    }
+
+    /// Loads a file; a missing file is an error only when the path was given explicitly.
+    public func load(path: String?, required: Bool) throws -> ManagerConfig {
+        var text = ""
+        if let path {
+            if let data = FileManager.default.contents(atPath: path) {
+                text = String(decoding: data, as: UTF8.self)
+            } else if required {
+                throw ConfigError(description: "cannot read the config file \(path)")
+            }
+        }
+        return try self.parse(text, source: path ?? "defaults")
+    }
+
+    /// Parses TOML text.
+    public func parse(_ text: String, source: String = "config") throws -> ManagerConfig {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigError(description: "\(source): \(error.description) at \(error.source.begin)")
+        }
+        let reader = TableReader(root: table, environment: self.environment)
+        var config = ManagerConfig()
+
+        try reader.string("server.host") { config.server.host = $0 }
+        try reader.int("server.port", range: 0...65535) { config.server.port = $0 }
+        try reader.int("server.max_body_size", range: 1024...(1 << 30)) { config.server.maxBodySize = $0 }
+        try reader.duration("server.shutdown_grace") { config.server.shutdownGrace = $0 }
+        try reader.string("server.replica_id") { if !$0.isEmpty { config.server.replicaID = $0 } }
+
+        try reader.string("database.url") { config.database.url = $0 }
+        try reader.int("database.pool_size", range: 1...256) { config.database.poolSize = $0 }
+        try reader.duration("database.acquire_timeout") { config.database.acquireTimeout = $0 }
+        try reader.duration("database.statement_timeout") { config.database.statementTimeout = $0 }
+        try reader.string("database.migrations_dir") { config.database.migrationsDir = $0 }
+
+        try reader.string("redis.host") { config.redis.host = $0 }
+        try reader.int("redis.port", range: 1...65535) { config.redis.port = $0 }
+        try reader.string("redis.password") { config.redis.password = $0.isEmpty ? nil : $0 }
+        try reader.duration("redis.timeout") { config.redis.timeout = $0 }
+
+        try reader.duration("scheduler.tick_interval") { config.scheduler.tickInterval = $0 }
+
+        try reader.bool("agent.local.enabled") { config.localAgent.enabled = $0 }
+        try reader.string("agent.local.id") { config.localAgent.id = $0 }
+        try reader.string("agent.local.scaling_group") { config.localAgent.scalingGroup = $0 }
+        try reader.string("agent.local.work_dir") { config.localAgent.workDir = $0 }
+        try reader.string("agent.secret") { config.agents.secret = $0 }
+        try reader.duration("agent.heartbeat_timeout") { config.agents.heartbeatTimeout = $0 }
+
+        try reader.string("storage.default_host") { config.storage.defaultHost = $0 }
+        for name in try reader.tableKeys("storage.volumes") {
+            guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                throw ConfigError(description: "storage.volumes.\(name): a volume name may hold letters, digits, - and _")
+            }
+            var volume = ManagerConfig.Volume(name: name, path: "")
+            try reader.string("storage.volumes.\(name).path") { volume.path = $0 }
+            guard !volume.path.isEmpty else {
+                throw ConfigError(description: "storage.volumes.\(name).path is required")
+            }
+            config.storage.volumes.append(volume)
+        }
+
+        try reader.string("logging.level") { text in
+            guard let level = Logger.Level(rawValue: text) else {
+                throw ConfigError(
+                    description: "logging.level must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            config.logging.level = level
+        }
+        try reader.string("logging.format") { text in
+            guard ["text", "json"].contains(text) else {
+                throw ConfigError(description: "logging.format must be text or json")
+            }
+            config.logging.format = text
+        }
+        try reader.duration("auth.max_clock_skew") { config.auth.maxClockSkew = $0 }
+
+        if let unknown = reader.unreadKeys().first {
+            throw ConfigError(description: "\(source): unknown config key '\(unknown)'")
+        }
+        return config
+    }
+}
+
+/// Walks a TOML table by dotted key, remembering what was read so that leftovers can be reported.
+private final class TableReader {
+    let root: TOMLTable
+    let environment: [String: String]
+    private(set) var read: Set<String> = []
+
+    init(root: TOMLTable, environment: [String: String]) {
+        self.root = root
+        self.environment = environment
+    }
+
+    private func value(_ key: String) -> (any TOMLValueConvertible)? {
+        self.read.insert(key)
+        var table: TOMLTable? = self.root
+        let parts = key.split(separator: ".").map(String.init)
+        for part in parts.dropLast() {
+            table = table?[part]?.table
+        }
+        return table?[parts.last ?? ""]
+    }
+
+    private func override(_ key: String) -> String? {
+        self.read.insert(key)
+        return self.environment["MANAGER_" + key.uppercased().replacingOccurrences(of: ".", with: "_")]
+    }
+
+    func string(_ key: String, _ apply: (String) throws -> Void) throws {
+        if let text = self.override(key) { return try apply(text) }
+        guard let value = self.value(key) else { return }
+        guard let text = value.string else { throw self.typeError(key, "a string", value) }
+        try apply(text)
+    }
+
+    func int(_ key: String, range: ClosedRange<Int>, _ apply: (Int) throws -> Void) throws {
+        let number: Int
+        if let text = self.override(key) {
+            guard let parsed = Int(text) else { throw ConfigError(description: "\(key) (from the environment) must be an integer") }
+            number = parsed
+        } else {
+            guard let value = self.value(key) else { return }
+            guard let parsed = value.int else { throw self.typeError(key, "an integer", value) }
+            number = parsed
+        }
+        guard range.contains(number) else {
+            throw ConfigError(description: "\(key) must be between \(range.lowerBound) and \(range.upperBound), not \(number)")
+        }
+        try apply(number)
+    }
+
+    func bool(_ key: String, _ apply: (Bool) throws -> Void) throws {
+        if let text = self.override(key) {
+            guard let parsed = Bool(text.lowercased()) else {
+                throw ConfigError(description: "\(key) (from the environment) must be true or false")
+            }
+            return try apply(parsed)
+        }
+        guard let value = self.value(key) else { return }
+        guard let flag = value.bool else { throw self.typeError(key, "true or false", value) }
+        try apply(flag)
+    }
+
+    /// A duration: a number of seconds, or a string such as "500ms", "30s", "5m".
+    func duration(_ key: String, _ apply: (Duration) throws -> Void) throws {
+        var seconds: Double
+        if let text = self.override(key) {
+            seconds = try Self.parseDuration(text, key: key)
+        } else {
+            guard let value = self.value(key) else { return }
+            if let number = value.int {
+                seconds = Double(number)
+            } else if let number = value.double {
+                seconds = number
+            } else if let text = value.string {
+                seconds = try Self.parseDuration(text, key: key)
+            } else {
+                throw self.typeError(key, "a duration (seconds, or a string like \"30s\")", value)
+            }
+        }
+        guard seconds >= 0, seconds.isFinite else { throw ConfigError(description: "\(key) cannot be negative") }
+        try apply(.milliseconds(Int64((seconds * 1000).rounded())))
+    }
+
+    private static func parseDuration(_ text: String, key: String) throws -> Double {
+        if text.hasSuffix("ms"), let value = Double(text.dropLast(2)) { return value / 1000 }
+        switch TimeDuration.seconds(parsing: text) {
+        case .success(let seconds): return seconds
+        case .failure(let problem): throw ConfigError(description: "\(key): \(problem)")
+        }
+    }
+
+    /// The names of the sub-tables of `key` (for `[storage.volumes.NAME]`).
+    func tableKeys(_ key: String) throws -> [String] {
+        guard let value = self.value(key) else { return [] }
+        guard let table = value.table else { throw self.typeError(key, "a table", value) }
+        return table.keys.sorted()
+    }
+
+    private func typeError(_ key: String, _ expected: String, _ value: any TOMLValueConvertible) -> ConfigError {
+        ConfigError(description: "\(key) must be \(expected), not a \(value.type)")
+    }
+
+    /// Leaf keys present in the file that no reader asked for.
+    func unreadKeys() -> [String] {
+        var unknown: [String] = []
+        func walk(_ table: TOMLTable, prefix: String) {
+            for key in table.keys.sorted() {
+                let path = prefix.isEmpty ? key : "\(prefix).\(key)"
+                if let child = table[key]?.table {
+                    walk(child, prefix: path)
+                } else if !self.read.contains(path) {
+                    unknown.append(path)
+                }
+            }
+        }
+        walk(self.root, prefix: "")
+        return unknown
+    }
+}

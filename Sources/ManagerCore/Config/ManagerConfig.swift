@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+
+/// The daemon's settings: `config/manager.toml`, then `MANAGER_*` environment variables, over defaults in code.
+public struct ManagerConfig: Sendable {
+    /// The HTTP listener.
+    public struct Server: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8091
+        /// Largest request body accepted, in bytes (413 `too-large` beyond it).
+        public var maxBodySize = 1 << 20
+        /// How long SIGTERM waits for in-flight requests and streams before exiting.
+        public var shutdownGrace: Duration = .seconds(10)
+        /// This replica's name in leases and logs; defaults to host name and process id.
+        public var replicaID = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+
+    /// PostgreSQL, the source of truth.
+    public struct Database: Sendable {
+        /// A libpq connection string or URI (`postgresql://user@host:port/db` or `host=… port=… dbname=…`).
+        public var url = "postgresql://manager@127.0.0.1:5432/manager"
+        public var poolSize = 8
+        public var acquireTimeout: Duration = .seconds(5)
+        public var statementTimeout: Duration = .seconds(30)
+        /// Folder with the `NNNN_name.sql` files, relative to the working directory.
+        public var migrationsDir = "Migrations"
+    }
+
+    /// Redis, which carries events between replicas.
+    public struct Redis: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 6379
+        public var password: String?
+        public var timeout: Duration = .seconds(2)
+    }
+
+    /// The scheduling loop.
+    public struct Scheduler: Sendable {
+        /// The periodic tick; wake-ups (enqueue, session end, agent join) come in between.
+        public var tickInterval: Duration = .seconds(1)
+    }
+
+    /// The process agent embedded in `manager serve`.
+    public struct LocalAgent: Sendable {
+        public var enabled = true
+        public var id = "local"
+        public var scalingGroup = "default"
+        /// Where each session gets its working folder and log.
+        public var workDir = "state/agent"
+    }
+
+    /// Agents joining over the network.
+    public struct Agents: Sendable {
+        /// Shared secret agents present to the manager.
+        public var secret = ""
+        /// Silence after which an agent is marked LOST.
+        public var heartbeatTimeout: Duration = .seconds(30)
+    }
+
+    /// A storage volume: host `local:<name>` lives in `path`.
+    public struct Volume: Sendable, Hashable {
+        public var name: String
+        public var path: String
+    }
+
+    /// vfolder storage.
+    public struct Storage: Sendable {
+        public var defaultHost: String?
+        public var volumes: [Volume] = []
+    }
+
+    /// Log output.
+    public struct Logging: Sendable {
+        public var level: Logger.Level = .info
+        /// `text` or `json`.
+        public var format = "text"
+    }
+
+    /// Request authentication.
+    public struct Auth: Sendable {
+        /// Largest accepted difference between a request's Date and our clock.
+        public var maxClockSkew: Duration = .seconds(900)
+    }
+
+    public var server = Server()
+    public var database = Database()
+    public var redis = Redis()
+    public var scheduler = Scheduler()
+    public var localAgent = LocalAgent()
+    public var agents = Agents()
+    public var storage = Storage()
+    public var logging = Logging()
+    public var auth = Auth()
+
+    public init() {}
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Hummingbird
+
+/// Builds JSON responses with keys in declaration order (no sorting), as Backend.AI's clients read them.
+public enum JSONResponse {
+    /// Encodes `value` as the body with `status`.
+    public static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Reads and decodes a JSON body, with the body limit applied; malformed JSON is a 400 naming the problem.
+    public static func decode<T: Decodable>(
+        _ type: T.Type, from request: Request, limit: Int, allowEmpty: Bool = false
+    ) async throws -> T {
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.tooLarge(limit: limit)
+        }
+        var data = Data(buffer: buffer)
+        if data.isEmpty && allowEmpty { data = Data("{}".utf8) }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw APIError.invalidAPIParams(Self.describe(error))
+        }
+    }
+
+    /// A sentence naming the field and the problem, without Swift type names.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let text = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return text.isEmpty ? "the body" : "'\(text)'"
+        }
+        switch error {
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty
+                ? "The request body is not valid JSON."
+                : "\(path(context.codingPath)) is invalid: \(context.debugDescription)"
+        case .keyNotFound(let key, let context):
+            return "\(path(context.codingPath + [key])) is required."
+        case .typeMismatch(let type, let context):
+            return "\(path(context.codingPath)) must be \(Self.typeName(type))."
+        case .valueNotFound(let type, let context):
+            return "\(path(context.codingPath)) must be \(Self.typeName(type)), not null."
+        @unknown default:
+            return "The request body is invalid."
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Int.Type, is Double.Type: return "a number"
+        case is Bool.Type: return "a boolean"
+        case is [Any].Type: return "a list"
+        default: return "an object"
+        }
+    }
+}
+
+extension Data {
+    init(buffer: ByteBuffer) {
+        self = buffer.withUnsafeReadableBytes { Data($0) }
+    }
+}

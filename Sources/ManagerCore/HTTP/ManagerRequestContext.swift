@@ -1,0 +1,36 @@
+import Foundation
+import Hummingbird
+
+/// Who signed a request: filled in by `AuthMiddleware`.
+public struct Identity: Sendable, Hashable {
+    public let accessKey: AccessKey
+    public let userID: UUID
+    public let email: String
+    public let domainName: String
+    public let isAdmin: Bool
+}
+
+/// The per-request context every route receives.
+public struct ManagerRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The authenticated caller; nil on public routes.
+    public var identity: Identity?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.identity = nil
+    }
+
+    /// The caller, or a 401 when the route was reached without authentication.
+    public func requireIdentity() throws -> Identity {
+        guard let identity = self.identity else { throw APIError.authFailed("This route needs a signed request.") }
+        return identity
+    }
+
+    /// The caller if an admin, else 403.
+    public func requireAdmin() throws -> Identity {
+        let identity = try self.requireIdentity()
+        guard identity.isAdmin else { throw APIError.forbidden("Only an admin may do this.") }
+        return identity
+    }
+}

@@ -1,0 +1,127 @@
+import Crypto
+import Foundation
+
+/// Backend.AI's v7 request signature (HMAC-SHA256), as the official client computes it.
+///
+/// The signed text is seven lines: method, path with query as sent, the Date header, `host:<Host>`,
+/// `content-type:<mime>`, `x-backendai-version:<version>`, and the SHA-256 of empty bytes (the body is never
+/// hashed). The key is `HMAC(HMAC(secret, YYYYMMDD), host)`.
+public struct RequestSignature: Sendable, Hashable {
+    public var method: String
+    public var pathAndQuery: String
+    public var date: String
+    public var host: String
+    public var contentType: String
+    public var apiVersion: String
+
+    public init(method: String, pathAndQuery: String, date: String, host: String, contentType: String, apiVersion: String) {
+        self.method = method
+        self.pathAndQuery = pathAndQuery
+        self.date = date
+        self.host = host
+        self.contentType = contentType
+        self.apiVersion = apiVersion
+    }
+
+    private static let emptyBodyHash = SHA256.hash(data: Data()).hexString
+
+    /// The seven-line text that is signed.
+    public var stringToSign: String {
+        [
+            self.method.uppercased(), self.pathAndQuery, self.date, "host:\(self.host)",
+            "content-type:\(self.contentType.lowercased())", "x-backendai-version:\(self.apiVersion)", Self.emptyBodyHash,
+        ].joined(separator: "\n")
+    }
+
+    /// The hex signature for `secretKey`, keyed on the calendar day `day` (`YYYYMMDD`).
+    public func signature(secretKey: String, day: String) -> String {
+        let dayKey = HMAC<SHA256>.authenticationCode(for: Data(day.utf8), using: SymmetricKey(data: Data(secretKey.utf8)))
+        let hostKey = HMAC<SHA256>.authenticationCode(for: Data(self.host.utf8), using: SymmetricKey(data: Data(dayKey)))
+        let code = HMAC<SHA256>.authenticationCode(for: Data(self.stringToSign.utf8), using: SymmetricKey(data: Data(hostKey)))
+        return Data(code).hexString
+    }
+
+    /// True when `candidate` matches the signature for the day written in the Date header, or for its UTC day
+    /// (they differ only for a Date with a non-UTC offset). Compared in constant time.
+    public func verify(_ candidate: String, secretKey: String) -> Bool {
+        guard let instant = Timestamp.parse(self.date) ?? HTTPDate.parse(self.date) else { return false }
+        var days = [Timestamp.utcDay(instant)]
+        if let written = Timestamp.writtenDay(self.date), written != days[0] { days.append(written) }
+        var matched = false
+        for day in days {
+            matched = Self.constantTimeEquals(self.signature(secretKey: secretKey, day: day), candidate.lowercased()) || matched
+        }
+        return matched
+    }
+
+    /// Compares two strings without an early exit on the first differing byte.
+    public static func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
+        let left = Array(lhs.utf8)
+        let right = Array(rhs.utf8)
+        var difference = UInt8(left.count == right.count ? 0 : 1)
+        for index in 0..<max(left.count, right.count) {
+            let a = index < left.count ? left[index] : 0
+            let b = index < right.count ? right[index] : 0
+            difference |= a ^ b
+        }
+        return difference == 0
+    }
+}
+
+/// The parts of `Authorization: BackendAI signMethod=HMAC-SHA256, credential=<access key>:<signature>`.
+public struct AuthorizationHeader: Sendable, Hashable {
+    public let signMethod: String
+    public let accessKey: String
+    public let signature: String
+
+    /// Parses the header the way the Backend.AI manager does; nil when it is garbled.
+    public init?(_ text: String) {
+        let pieces = text.split(separator: " ", maxSplits: 1)
+        guard pieces.count == 2, pieces[0] == "BackendAI" || pieces[0] == "Sorna" else { return nil }
+        var fields: [String: String] = [:]
+        for part in pieces[1].split(separator: ",") {
+            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            guard pair.count == 2 else { return nil }
+            fields[String(pair[0])] = String(pair[1])
+        }
+        guard let method = fields["signMethod"], let credential = fields["credential"] else { return nil }
+        let credentialParts = credential.split(separator: ":", omittingEmptySubsequences: false)
+        guard credentialParts.count == 2, !credentialParts[0].isEmpty, !credentialParts[1].isEmpty else { return nil }
+        self.signMethod = method
+        self.accessKey = String(credentialParts[0])
+        self.signature = String(credentialParts[1])
+    }
+}
+
+/// RFC 1123 dates (`Sun, 22 Nov 2026 09:52:19 GMT`), which the manager also accepts in `Date`.
+enum HTTPDate {
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    static func parse(_ text: String) -> Date? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]),
+            let monthIndex = Self.months.firstIndex(of: String(parts[2])), let year = Int(parts[3])
+        else { return nil }
+        let time = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard time.count == 3, (1...31).contains(day) else { return nil }
+        let days = Timestamp.days(fromCivil: year, monthIndex + 1, day)
+        return Date(timeIntervalSince1970: Double(days * 86_400 + Int64(time[0] * 3600 + time[1] * 60 + time[2])))
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lower-case hex digits.
+    var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        for byte in self {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension SHA256.Digest {
+    var hexString: String { Array(self).hexString }
+}

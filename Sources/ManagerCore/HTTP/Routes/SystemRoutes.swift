@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import Prometheus
+
+/// Version negotiation, announcement, health and metrics.
+struct SystemRoutes {
+    static let apiVersion = "v7.20230615"
+    static let managerVersion = ManagerVersion.current
+
+    let health: HealthCheck
+    let metrics: PrometheusCollectorRegistry
+    let poolGauges: PoolGauges
+
+    func register(on router: Router<ManagerRequestContext>) {
+        router.get("/") { _, _ in
+            try JSONResponse.make(["version": Self.apiVersion, "manager": Self.managerVersion])
+        }
+        router.get("/manager/announcement") { _, context in
+            _ = try context.requireIdentity()
+            return try JSONResponse.make(Announcement(enabled: false, message: ""))
+        }
+        router.get("/health") { _, _ in
+            let report = await self.health.check()
+            return try JSONResponse.make(report, status: report.isHealthy ? .ok : .serviceUnavailable)
+        }
+        router.get("/metrics") { _, _ in
+            await self.poolGauges.refresh()
+            var buffer: [UInt8] = []
+            self.metrics.emit(into: &buffer)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+    }
+
+    struct Announcement: Encodable {
+        let enabled: Bool
+        let message: String
+    }
+}
+
+/// The daemon's version, shown at `GET /` and by `manager --version`.
+public enum ManagerVersion {
+    public static let current = "23.09.10-swift.1"
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Shared helpers: install the system packages, start a private PostgreSQL and Redis under a folder.
+# Sourced by scripts/run-local.sh and scripts/test.sh.
+
+APT_PACKAGES=(postgresql redis-server libpq-dev libhiredis-dev libssl-dev pkg-config python3-venv curl)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # Debian's postgresql package starts a cluster of its own on 5432; we never use it.
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  export PG_BIN
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
+pg_run() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR PORT [extra server options]: initdb on first use, then start; the superuser is "postgres".
+start_postgres() {
+  local dir=$1 port=$2; shift 2
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; chmod 700 "$dir"; fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    pg_run "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; return 1; }
+  fi
+  pg_run "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 start \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $*" >/dev/null \
+    || { cat "$dir/postgres.log" >&2; return 1; }
+}
+
+stop_postgres() {
+  local dir=$1
+  [ -f "$dir/data/postmaster.pid" ] && pg_run "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# start_redis DIR PORT
+start_redis() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  cat "$dir/redis.log" >&2; return 1
+}
+
+stop_redis() {
+  local dir=$1
+  [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
+}
+
+# The official Backend.AI client in a virtualenv (for the compatibility tests and for users).
+ensure_client_venv() {
+  local venv=$1
+  if [ ! -x "$venv/bin/backend.ai" ]; then
+    log "installing backend.ai-client 23.9.10 into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'backend.ai-client==23.9.10' 'yarl==1.9.4'
+  fi
+}

@@ -1,0 +1,101 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+@testable import ManagerCore
+
+/// A finished HTTP exchange.
+struct HTTPResult: Sendable {
+    let status: Int
+    let headers: [(String, String)]
+    let body: Data
+
+    var text: String { String(decoding: self.body, as: UTF8.self) }
+
+    /// The body as a JSON object (or nil).
+    var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: self.body)) as? [String: Any] }
+
+    func header(_ name: String) -> String? {
+        self.headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+}
+
+/// Plain HTTP calls over a real socket.
+enum HTTP {
+    static func send(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: Data? = nil,
+        timeout: Duration = .seconds(20)
+    ) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+        let buffer = try await response.body.collect(upTo: 64 << 20)
+        return HTTPResult(
+            status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+            body: Data(buffer.readableBytesView))
+    }
+
+    static func get(_ url: String) async throws -> HTTPResult {
+        try await self.send(.GET, url)
+    }
+}
+
+/// Sends requests signed exactly as the Backend.AI client signs them.
+struct SignedClient: Sendable {
+    let endpoint: String
+    let accessKey: String
+    let secretKey: String
+    var apiVersion = "v7.20230615"
+
+    /// The Date header value the client sends: Python's `datetime.now(UTC).isoformat()`.
+    static func dateHeader(_ date: Date = Date()) -> String { Timestamp.pythonISO(date) }
+
+    func headers(
+        method: String, pathAndQuery: String, contentType: String?, date: String = SignedClient.dateHeader(),
+        host: String? = nil
+    ) -> [(String, String)] {
+        let hostValue = host ?? String(self.endpoint.dropFirst("http://".count))
+        let signature = RequestSignature(
+            method: method, pathAndQuery: pathAndQuery, date: date, host: hostValue,
+            contentType: contentType ?? "application/octet-stream", apiVersion: self.apiVersion
+        ).signature(secretKey: self.secretKey, day: Timestamp.writtenDay(date) ?? "")
+        var headers: [(String, String)] = [
+            ("Date", date), ("X-BackendAI-Version", self.apiVersion), ("X-BackendAI-Domain", "default"),
+            ("Authorization", "BackendAI signMethod=HMAC-SHA256, credential=\(self.accessKey):\(signature)"),
+        ]
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        return headers
+    }
+
+    func send(_ method: HTTPMethod, _ pathAndQuery: String, json: Any? = nil, rawBody: Data? = nil) async throws -> HTTPResult {
+        var body = rawBody
+        if let json { body = try JSONSerialization.data(withJSONObject: json) }
+        let contentType = body == nil ? "text/plain" : "application/json"
+        return try await HTTP.send(
+            method, self.endpoint + pathAndQuery,
+            headers: self.headers(method: method.rawValue, pathAndQuery: pathAndQuery, contentType: contentType),
+            body: body)
+    }
+}
+
+/// The official `backend.ai` CLI, run as a user would: its own HOME, a folder with no `.env`.
+struct BackendAICLI: Sendable {
+    let environment: TestEnvironment
+    let endpoint: String
+    let accessKey: String
+    let secretKey: String
+
+    func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+        let home = try self.environment.scratchDirectory("cli-home")
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BACKEND_") }
+        env["HOME"] = home.path
+        env["BACKEND_ENDPOINT"] = self.endpoint
+        env["BACKEND_ENDPOINT_TYPE"] = "api"
+        env["BACKEND_ACCESS_KEY"] = self.accessKey
+        env["BACKEND_SECRET_KEY"] = self.secretKey
+        env["PYTHONWARNINGS"] = "ignore"
+        return try await runProcess(self.environment.clientExecutable, arguments, environment: env, currentDirectory: home, timeout: timeout)
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+@testable import ManagerCore
+
+/// A real `manager serve` process on its own port and database, with an admin keypair.
+final class ManagerProcess: @unchecked Sendable {
+    let environment: TestEnvironment
+    let database: TestDatabase
+    let port: Int
+    let directory: URL
+    let configPath: String
+    let adminAccessKey: String
+    let adminSecretKey: String
+    private var pid: pid_t?
+    var endpoint: String { "http://127.0.0.1:\(self.port)" }
+    var logPath: String { self.directory.appendingPathComponent("manager.log").path }
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    /// Writes a config, migrates, creates an admin keypair and (unless `start` is false) starts the daemon.
+    init(
+        _ environment: TestEnvironment, database: TestDatabase? = nil, redisPort: Int? = nil,
+        extraConfig: String = "", start: Bool = true, migrate: Bool = true
+    ) async throws {
+        self.environment = environment
+        if let database {
+            self.database = database
+        } else {
+            self.database = try await TestDatabase.create(environment, migrated: false)
+        }
+        self.port = try freePort()
+        self.directory = try environment.scratchDirectory("manager")
+        self.configPath = self.directory.appendingPathComponent("manager.toml").path
+        let config = """
+            [server]
+            host = "127.0.0.1"
+            port = \(self.port)
+            shutdown_grace = "5s"
+            [database]
+            url = "\(self.database.conninfo)"
+            migrations_dir = "\(TestDatabase.migrationsDirectory.path)"
+            [redis]
+            host = "\(environment.redisHost)"
+            port = \(redisPort ?? environment.redisPort)
+            timeout = "500ms"
+            [logging]
+            level = "debug"
+            \(extraConfig)
+            """
+        try config.write(toFile: self.configPath, atomically: true, encoding: .utf8)
+        let configPath = self.configPath
+        if migrate {
+            let migrated = try await Self.run(["migrate"], configPath: configPath)
+            guard migrated.status == 0 else { throw Failure(description: "migrate failed: \(migrated.stderr)") }
+        }
+        let created = try await Self.run(["keypair", "create", "--admin", "--user", "admin@example.com"], configPath: configPath)
+        let keys = Self.parseKeys(created.stdout)
+        guard migrate == false || (keys["access_key"] != nil && keys["secret_key"] != nil) else {
+            throw Failure(description: "keypair create failed: \(created.stderr)")
+        }
+        self.adminAccessKey = keys["access_key"] ?? ""
+        self.adminSecretKey = keys["secret_key"] ?? ""
+        if start { try await self.start() }
+    }
+
+    static func parseKeys(_ text: String) -> [String: String] {
+        var keys: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let pair = line.split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { keys[String(pair[0])] = String(pair[1]) }
+        }
+        return keys
+    }
+
+    /// Runs `manager <arguments> --config <ours>` to completion.
+    func command(_ arguments: [String]) async throws -> ProcessResult {
+        try await Self.run(arguments, configPath: self.configPath)
+    }
+
+    static func run(_ arguments: [String], configPath: String) async throws -> ProcessResult {
+        try await runProcess(
+            TestEnvironment.managerExecutable, arguments + ["--config", configPath],
+            environment: Self.cleanEnvironment(), currentDirectory: TestEnvironment.repositoryRoot)
+    }
+
+    /// Creates a normal (non-admin) keypair for `email`.
+    func createUserKeypair(email: String) async throws -> (accessKey: String, secretKey: String) {
+        let created = try await self.command(["keypair", "create", "--user", email])
+        let keys = Self.parseKeys(created.stdout)
+        guard let access = keys["access_key"], let secret = keys["secret_key"] else {
+            throw Failure(description: "keypair create failed: \(created.stderr)")
+        }
+        return (access, secret)
+    }
+
+    static func cleanEnvironment() -> [String: String] {
+        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MANAGER_") || $0.key.hasPrefix("MANAGER_TEST") }
+    }
+
+    /// Starts `manager serve` and waits until it answers `GET /`.
+    func start() async throws {
+        let pid = try spawn(
+            TestEnvironment.managerExecutable, ["serve", "--config", self.configPath],
+            environment: Self.cleanEnvironment(), currentDirectory: TestEnvironment.repositoryRoot,
+            stdout: self.logPath, stderr: self.logPath)
+        self.pid = pid
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let status = self.reap() {
+                throw Failure(description: "manager exited (\(status)): \(self.log())")
+            }
+            if let response = try? await HTTP.get("\(self.endpoint)/"), response.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw Failure(description: "manager did not start: \(self.log())")
+    }
+
+    /// The exit status if the process has ended (and reaps it), else nil.
+    private func reap() -> Int32? {
+        guard let pid = self.pid else { return nil }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        self.pid = nil
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    func log() -> String {
+        (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Sends a signal and waits for the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(20)) async throws -> Int32 {
+        guard let pid = self.pid else { return 0 }
+        kill(pid, signal)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = self.reap() { return status }
+            guard ContinuousClock.now < deadline else {
+                kill(pid, SIGKILL)
+                throw Failure(description: "manager did not stop within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    deinit {
+        if let pid { kill(pid, SIGKILL); var status: Int32 = 0; waitpid(pid, &status, 0) }
+    }
+
+    /// A client signing as the admin.
+    var admin: SignedClient { SignedClient(endpoint: self.endpoint, accessKey: self.adminAccessKey, secretKey: self.adminSecretKey) }
+}

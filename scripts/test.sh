@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test against real services: installs what is missing (apt packages, the official
+# Backend.AI client in a virtualenv), starts a private PostgreSQL and Redis on free ports,
+# builds, runs the SchedulerKit and integration suites, and tears the services down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/services.sh
+
+install_packages
+
+log "checking the project's rules"
+if grep -rnE '^\s*import (NIO|Hummingbird|Logging|CPostgres|CHiredis)' Sources/SchedulerKit; then
+  echo "SchedulerKit must stay pure (no I/O imports)" >&2; exit 1
+fi
+if grep -rnE '\bTask(\.detached)? *\{' Sources; then
+  echo "no unstructured Task {} in Sources: make it a child task of a Service" >&2; exit 1
+fi
+
+WORK=$(mktemp -d /tmp/manager-test.XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+  stop_postgres "$WORK/pg"
+  stop_redis "$WORK/redis"
+  # Servers the tests started themselves (they stop them, but not after a crash).
+  for pidfile in "$WORK"/redis-*/redis.pid; do [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true; done
+  for data in "$WORK"/pg-*/data; do [ -f "$data/postmaster.pid" ] && pg_run "$PG_BIN/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true; done
+  pkill -f "$WORK" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PG_PORT=$(free_port)
+REDIS_PORT=$(free_port)
+log "starting PostgreSQL on $PG_PORT and Redis on $REDIS_PORT under $WORK"
+start_postgres "$WORK/pg" "$PG_PORT" -c fsync=off -c full_page_writes=off -c max_connections=400
+start_redis "$WORK/redis" "$REDIS_PORT"
+
+VENV=${MANAGER_TEST_VENV:-$PWD/.venv}
+ensure_client_venv "$VENV"
+
+export MANAGER_TEST_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
+export MANAGER_TEST_REDIS="127.0.0.1:$REDIS_PORT"
+export MANAGER_TEST_CLIENT="$VENV/bin/backend.ai"
+export MANAGER_TEST_PG_BIN="$PG_BIN"
+export MANAGER_TEST_WORK="$WORK"
+
+log "building"
+swift build --build-tests
+log "testing"
+swift test --skip-build "$@"

@@ -70,6 +70,16 @@ public struct ManagerApplication {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: AuthMiddleware(
             keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: self.config.auth.maxClockSkew))
+        let sessions = PostgresSessionStore(pool: pool)
+        let keypairs = PostgresKeypairStore(pool: pool)
+        let signal = EventSignal(conninfo: self.config.database.url, logger: self.logger)
+        let maxBody = self.config.server.maxBodySize
+        GraphQLRoutes(
+            schema: try ManagerGraphQLSchema.make(), keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool),
+            sessions: sessions, maxBodySize: maxBody
+        ).register(on: router)
+        SessionRoutes(sessions: sessions, maxBodySize: maxBody).register(on: router)
+        SessionEventRoutes(sessions: sessions, signal: signal).register(on: router)
         SystemRoutes(
             health: HealthCheck(pool: pool, redis: redis), metrics: registry,
             poolGauges: PoolGauges(pool: pool, registry: registry)
@@ -90,6 +100,7 @@ public struct ManagerApplication {
             configuration: .init(
                 services: [
                     .init(service: subscriber),
+                    .init(service: signal),
                     .init(service: app),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

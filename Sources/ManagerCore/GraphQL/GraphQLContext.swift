@@ -1,0 +1,22 @@
+import GraphQL
+import OrderedCollections
+
+/// What every resolver can reach: the caller and the stores.
+struct GraphQLContext: Sendable {
+    let identity: Identity
+    let keypairs: any KeypairStore
+    let scalingGroups: any ScalingGroupStore
+    let sessions: any SessionStore
+
+    /// Throws for a non-admin caller; mutations call this first.
+    func requireAdmin() throws {
+        guard self.identity.isAdmin else { throw GraphQLFailure("Only an admin may do this.") }
+    }
+}
+
+extension GraphQLResolveInfo {
+    static func context(_ value: any Sendable) throws -> GraphQLContext {
+        guard let context = value as? GraphQLContext else { throw GraphQLFailure("internal: missing context") }
+        return context
+    }
+}

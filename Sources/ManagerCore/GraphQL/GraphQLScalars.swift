@@ -1,0 +1,78 @@
+import Foundation
+import GraphQL
+import OrderedCollections
+import SchedulerKit
+
+/// Backend.AI's custom scalars. `JSONString` travels as a string holding JSON, both ways.
+enum GraphQLScalars {
+    static let jsonString: GraphQLScalarType = {
+        do {
+            return try GraphQLScalarType(
+                name: "JSONString",
+                serialize: { value in
+                    if let json = value as? JSONValue { return .string(json.text) }
+                    return try map(from: value)
+                })
+        } catch {
+            preconditionFailure("JSONString is a valid scalar name")
+        }
+    }()
+
+    static let uuid: GraphQLScalarType = {
+        do {
+            return try GraphQLScalarType(
+                name: "UUID",
+                serialize: { value in
+                    if let id = value as? UUID { return .string(id.uuidString.lowercased()) }
+                    return try map(from: value)
+                },
+                parseValue: { value in
+                    guard let text = value.string, UUID(uuidString: text) != nil else {
+                        throw GraphQLError(message: "Expected a UUID, got \(value)")
+                    }
+                    return value
+                },
+                parseLiteral: { literal in
+                    guard let text = (literal as? StringValue)?.value, UUID(uuidString: text) != nil else {
+                        throw GraphQLError(message: "Expected a UUID")
+                    }
+                    return .string(text)
+                })
+        } catch {
+            preconditionFailure("UUID is a valid scalar name")
+        }
+    }()
+
+    static let dateTime: GraphQLScalarType = {
+        do {
+            return try GraphQLScalarType(
+                name: "DateTime",
+                serialize: { value in
+                    if let date = value as? Date { return .string(Timestamp.pythonISO(date)) }
+                    return try map(from: value)
+                })
+        } catch {
+            preconditionFailure("DateTime is a valid scalar name")
+        }
+    }()
+
+    /// Reads a JSONString argument: a string holding JSON (as the client sends it) or an inline object.
+    static func json(_ argument: Map, name: String) throws -> JSONValue? {
+        if argument.isUndefined || argument.isNull { return nil }
+        if let text = argument.string {
+            do {
+                return try JSONValue.decode(text)
+            } catch {
+                throw GraphQLFailure("\(name) is not valid JSON")
+            }
+        }
+        let data = try JSONEncoder().encode(argument)
+        return try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+}
+
+/// An error message for the GraphQL `errors` list.
+struct GraphQLFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,55 @@
+import GraphQL
+import OrderedCollections
+
+/// The `/admin/gql` schema: the subset of Backend.AI's the official client uses.
+enum ManagerGraphQLSchema {
+    static func make() throws -> GraphQLSchema {
+        let scalingGroup = try ScalingGroupSchema.object()
+        let session = try SessionSchema.object()
+        let keypair = try GraphQLObjectType(
+            name: "KeyPair",
+            fields: [
+                "user_id": GraphQLField(type: GraphQLString), "access_key": GraphQLField(type: GraphQLString),
+                "secret_key": GraphQLField(type: GraphQLString), "is_active": GraphQLField(type: GraphQLBoolean),
+                "is_admin": GraphQLField(type: GraphQLBoolean), "resource_policy": GraphQLField(type: GraphQLString),
+            ])
+        let vfolder = try GraphQLObjectType(
+            name: "VirtualFolder",
+            fields: [
+                "id": GraphQLField(type: GraphQLScalars.uuid), "host": GraphQLField(type: GraphQLString),
+                "name": GraphQLField(type: GraphQLString), "created_at": GraphQLField(type: GraphQLScalars.dateTime),
+                "creator": GraphQLField(type: GraphQLString), "group": GraphQLField(type: GraphQLScalars.uuid),
+                "permission": GraphQLField(type: GraphQLString), "ownership_type": GraphQLField(type: GraphQLString),
+                "status": GraphQLField(type: GraphQLString), "usage_mode": GraphQLField(type: GraphQLString),
+                "cloneable": GraphQLField(type: GraphQLBoolean),
+            ])
+        let vfolderList = try GraphQLObjectType(
+            name: "VirtualFolderList",
+            fields: ["items": GraphQLField(type: GraphQLList(vfolder)), "total_count": GraphQLField(type: GraphQLInt)])
+
+        var queryFields = ScalingGroupSchema.queryFields(object: scalingGroup)
+        for (name, field) in try SessionSchema.queryFields(object: session) { queryFields[name] = field }
+        queryFields["keypair"] = GraphQLField(
+            type: keypair, args: ["domain_name": GraphQLArgument(type: GraphQLString), "access_key": GraphQLArgument(type: GraphQLString)],
+            resolve: { _, _, context, _ in
+                let context = try GraphQLResolveInfo.context(context)
+                guard let record = try await context.keypairs.keypair(context.identity.accessKey) else { return nil }
+                return [
+                    "user_id": record.email, "access_key": record.accessKey.rawValue, "secret_key": record.secretKey,
+                    "is_active": record.isActive, "is_admin": record.isAdmin, "resource_policy": "default",
+                ] as [String: any Sendable]
+            })
+        // vfolders arrive with the vfolder issue; until then every caller owns none.
+        queryFields["vfolder_own_list"] = GraphQLField(
+            type: vfolderList,
+            args: [
+                "limit": GraphQLArgument(type: GraphQLInt), "offset": GraphQLArgument(type: GraphQLInt),
+                "filter": GraphQLArgument(type: GraphQLString), "order": GraphQLArgument(type: GraphQLString),
+            ],
+            resolve: { _, _, _, _ in ["items": [[String: any Sendable]](), "total_count": 0] as [String: any Sendable] })
+
+        return try GraphQLSchema(
+            query: try GraphQLObjectType(name: "Query", fields: queryFields),
+            mutation: try GraphQLObjectType(name: "Mutation", fields: try ScalingGroupSchema.mutationFields(object: scalingGroup)))
+    }
+}

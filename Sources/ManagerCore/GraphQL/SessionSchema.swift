@@ -1,0 +1,142 @@
+import Foundation
+import GraphQL
+import OrderedCollections
+import SchedulerKit
+
+/// Compute session types and queries.
+enum SessionSchema {
+    static func object() throws -> GraphQLObjectType {
+        let dependency = try GraphQLObjectType(
+            name: "ComputeSessionDependency",
+            fields: ["name": GraphQLField(type: GraphQLString), "id": GraphQLField(type: GraphQLScalars.uuid)])
+        let container = try GraphQLObjectType(
+            name: "ComputeContainer",
+            fields: [
+                "id": GraphQLField(type: GraphQLScalars.uuid), "cluster_role": GraphQLField(type: GraphQLString),
+                "cluster_idx": GraphQLField(type: GraphQLInt), "cluster_hostname": GraphQLField(type: GraphQLString),
+                "session_id": GraphQLField(type: GraphQLScalars.uuid), "image": GraphQLField(type: GraphQLString),
+                "registry": GraphQLField(type: GraphQLString), "status": GraphQLField(type: GraphQLString),
+                "status_info": GraphQLField(type: GraphQLString), "status_data": GraphQLField(type: GraphQLScalars.jsonString),
+                "status_changed": GraphQLField(type: GraphQLScalars.dateTime), "agent": GraphQLField(type: GraphQLString),
+                "container_id": GraphQLField(type: GraphQLString), "resource_opts": GraphQLField(type: GraphQLScalars.jsonString),
+                "occupied_slots": GraphQLField(type: GraphQLScalars.jsonString), "preopen_ports": GraphQLField(type: GraphQLList(GraphQLInt)),
+                "live_stat": GraphQLField(type: GraphQLScalars.jsonString), "last_stat": GraphQLField(type: GraphQLScalars.jsonString),
+            ])
+        return try GraphQLObjectType(
+            name: "ComputeSession",
+            fields: [
+                "id": GraphQLField(type: GraphQLScalars.uuid),
+                "session_id": GraphQLField(type: GraphQLScalars.uuid),
+                "main_kernel_id": GraphQLField(type: GraphQLScalars.uuid),
+                "name": GraphQLField(type: GraphQLString),
+                "tag": GraphQLField(type: GraphQLString),
+                "type": GraphQLField(type: GraphQLString),
+                "session_type": GraphQLField(type: GraphQLString),
+                "image": GraphQLField(type: GraphQLString),
+                "architecture": GraphQLField(type: GraphQLString),
+                "domain_name": GraphQLField(type: GraphQLString),
+                "group_name": GraphQLField(type: GraphQLString),
+                "user_uuid": GraphQLField(type: GraphQLScalars.uuid),
+                "access_key": GraphQLField(type: GraphQLString),
+                "scaling_group": GraphQLField(type: GraphQLString),
+                "agent": GraphQLField(type: GraphQLString),
+                "status": GraphQLField(type: GraphQLString),
+                "status_info": GraphQLField(type: GraphQLString),
+                "status_data": GraphQLField(type: GraphQLScalars.jsonString),
+                "status_history": GraphQLField(type: GraphQLScalars.jsonString),
+                "status_changed": GraphQLField(type: GraphQLScalars.dateTime),
+                "created_at": GraphQLField(type: GraphQLScalars.dateTime),
+                "terminated_at": GraphQLField(type: GraphQLScalars.dateTime),
+                "starts_at": GraphQLField(type: GraphQLScalars.dateTime),
+                "startup_command": GraphQLField(type: GraphQLString),
+                "result": GraphQLField(type: GraphQLString),
+                "occupying_slots": GraphQLField(type: GraphQLScalars.jsonString),
+                "requested_slots": GraphQLField(type: GraphQLScalars.jsonString),
+                "resource_opts": GraphQLField(type: GraphQLScalars.jsonString),
+                "idle_checks": GraphQLField(type: GraphQLScalars.jsonString),
+                "exit_code": GraphQLField(type: GraphQLInt),
+                "containers": GraphQLField(type: GraphQLList(container)),
+                "dependencies": GraphQLField(
+                    type: GraphQLList(dependency),
+                    resolve: { source, _, context, _ in
+                        let context = try GraphQLResolveInfo.context(context)
+                        guard let row = source as? [String: any Sendable], let id = row["id"] as? UUID else {
+                            return [[String: any Sendable]]()
+                        }
+                        return try await context.sessions.dependencies(of: id).map { ["name": $0.name, "id": $0.id] as [String: any Sendable] }
+                    }),
+            ])
+    }
+
+    static func row(_ session: SessionRecord) -> [String: any Sendable] {
+        [
+            "id": session.id, "session_id": session.id, "main_kernel_id": session.id, "name": session.name,
+            "tag": session.tag as (any Sendable)?, "type": session.type.rawValue.uppercased(),
+            "session_type": session.type.rawValue.uppercased(), "image": session.image, "architecture": session.architecture,
+            "domain_name": session.domainName, "group_name": session.groupName, "user_uuid": session.userID,
+            "access_key": session.accessKey.rawValue, "scaling_group": session.scalingGroup as (any Sendable)?,
+            "agent": session.agentID as (any Sendable)?, "status": session.status.rawValue,
+            "status_info": session.statusInfo as (any Sendable)?, "status_data": session.statusData,
+            "status_history": session.statusHistory, "status_changed": session.statusChanged, "created_at": session.createdAt,
+            "terminated_at": session.terminatedAt as (any Sendable)?, "starts_at": session.startsAt as (any Sendable)?,
+            "startup_command": session.startupCommand as (any Sendable)?, "result": session.result.rawValue,
+            "occupying_slots": session.occupyingSlots, "requested_slots": session.requestedSlots,
+            "resource_opts": session.resourceOpts, "idle_checks": JSONValue.object([]),
+            "exit_code": session.exitCode as (any Sendable)?, "containers": [[String: any Sendable]](),
+        ]
+    }
+
+    static func queryFields(object: GraphQLObjectType) throws -> GraphQLFieldMap {
+        let list = try GraphQLObjectType(
+            name: "ComputeSessionList",
+            fields: ["items": GraphQLField(type: GraphQLList(object)), "total_count": GraphQLField(type: GraphQLInt)])
+        return [
+            "compute_session_list": GraphQLField(
+                type: list,
+                args: [
+                    "limit": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+                    "offset": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+                    "status": GraphQLArgument(type: GraphQLString),
+                    "access_key": GraphQLArgument(type: GraphQLString),
+                    "filter": GraphQLArgument(type: GraphQLString),
+                    "order": GraphQLArgument(type: GraphQLString),
+                    "domain_name": GraphQLArgument(type: GraphQLString),
+                    "group_id": GraphQLArgument(type: GraphQLScalars.uuid),
+                ],
+                resolve: { _, args, context, _ in
+                    let context = try GraphQLResolveInfo.context(context)
+                    let limit = args["limit"].int ?? 20
+                    let offset = args["offset"].int ?? 0
+                    guard (1...100).contains(limit) else { throw GraphQLFailure("limit must be between 1 and 100") }
+                    guard offset >= 0 else { throw GraphQLFailure("offset must not be negative") }
+                    var statuses = SessionStatus.allCases
+                    if let text = args["status"].string, !text.isEmpty {
+                        statuses = []
+                        for name in text.split(separator: ",") {
+                            let trimmed = name.trimmingCharacters(in: .whitespaces).uppercased()
+                            guard let status = SessionStatus(rawValue: trimmed) else {
+                                throw GraphQLFailure("status: '\(trimmed)' is not a session status")
+                            }
+                            statuses.append(status)
+                        }
+                    }
+                    // A user sees only their own sessions; an admin may narrow to one access key.
+                    var owner: AccessKey? = context.identity.accessKey
+                    if context.identity.isAdmin { owner = args["access_key"].string.map { AccessKey($0) } }
+                    let (items, total) = try await context.sessions.list(
+                        SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset))
+                    return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
+                }),
+            "compute_session": GraphQLField(
+                type: object, args: ["id": GraphQLArgument(type: GraphQLNonNull(GraphQLScalars.uuid))],
+                resolve: { _, args, context, _ in
+                    let context = try GraphQLResolveInfo.context(context)
+                    guard let text = args["id"].string, let id = UUID(uuidString: text),
+                        let session = try await context.sessions.session(id: id)
+                    else { return nil }
+                    guard context.identity.isAdmin || session.accessKey == context.identity.accessKey else { return nil }
+                    return Self.row(session)
+                }),
+        ]
+    }
+}

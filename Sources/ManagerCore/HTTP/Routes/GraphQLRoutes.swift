@@ -1,0 +1,56 @@
+import Foundation
+import GraphQL
+import OrderedCollections
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// `POST /admin/gql`: the GraphQL subset, executed by GraphQLSwift. Replies `{"data":…}` and, on failure,
+/// `{"errors":[{"message","path"}]}`, with fields in the order they were selected.
+struct GraphQLRoutes {
+    let schema: GraphQLSchema
+    let keypairs: any KeypairStore
+    let scalingGroups: any ScalingGroupStore
+    let sessions: any SessionStore
+    let maxBodySize: Int
+
+    struct Body: Decodable {
+        let query: String
+        let variables: [String: Map]?
+        let operationName: String?
+    }
+
+    func register(on router: Router<ManagerRequestContext>) {
+        router.post("/admin/gql") { request, context in
+            let identity = try context.requireIdentity()
+            let body = try await JSONResponse.decode(Body.self, from: request, limit: self.maxBodySize)
+            let result = try await graphql(
+                schema: self.schema, request: body.query,
+                context: GraphQLContext(
+                    identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions),
+                variableValues: body.variables ?? [:], operationName: body.operationName)
+            for error in result.errors where error.message.hasPrefix("internal") {
+                context.logger.error("graphql resolver failed", metadata: ["error": "\(error.message)"])
+            }
+            let data = try GraphQLJSONEncoder().encode(Self.sanitized(result))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+
+    /// Resolver errors that are not ours (database failures) become a generic message: no internals leak.
+    static func sanitized(_ result: GraphQLResult) -> GraphQLResult {
+        var result = result
+        result.errors = result.errors.map { error in
+            if error.originalError == nil || error.originalError is GraphQLFailure || error.originalError is GraphQLError {
+                if let failure = error.originalError as? GraphQLFailure {
+                    return GraphQLError(message: failure.description, locations: error.locations, path: error.path)
+                }
+                return error
+            }
+            return GraphQLError(message: "internal error; see the server log", locations: error.locations, path: error.path)
+        }
+        return result
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import SchedulerKit
+
+/// Reads `POST /session`'s body (the official client's shape, with Backend.AI's aliases) into a
+/// `SessionCreation`, refusing bad input with a 400 that names the field.
+enum SessionCreateRequest {
+    static let reservedAliases: Set<String> = [
+        ".terminfo", ".jupyter", ".tmux.conf", ".ssh", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/media", "/mnt",
+        "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/home",
+    ]
+
+    static func parse(_ body: JSONValue, identity: Identity) throws -> (creation: SessionCreation, enqueueOnly: Bool) {
+        guard case .object = body else { throw APIError.invalidAPIParams("The request body must be a JSON object.") }
+        func string(_ keys: String...) throws -> String? {
+            for key in keys {
+                switch body[key] {
+                case nil, .null?: continue
+                case .string(let value)?: return value
+                default: throw APIError.invalidAPIParams("'\(key)' must be a string.")
+                }
+            }
+            return nil
+        }
+        func bool(_ key: String) throws -> Bool {
+            switch body[key] {
+            case nil, .null?: return false
+            case .bool(let value)?: return value
+            case .string(let text)?: return ["true", "1", "yes"].contains(text.lowercased())
+            default: throw APIError.invalidAPIParams("'\(key)' must be a boolean.")
+            }
+        }
+        let config: JSONValue = body["config"] ?? .object([])
+        guard case .object = config else { throw APIError.invalidAPIParams("'config' must be an object.") }
+        func configString(_ keys: String...) throws -> String? {
+            for key in keys {
+                switch config[key] {
+                case nil, .null?: continue
+                case .string(let value)?: return value
+                default: throw APIError.invalidAPIParams("'config.\(key)' must be a string.")
+                }
+            }
+            return nil
+        }
+
+        let name = try string("name", "clientSessionToken", "sessionName") ?? "session-\(UUID().uuidString.prefix(8).lowercased())"
+        if let problem = SessionName.problem(with: name) { throw APIError.invalidAPIParams("'name': \(problem)") }
+        let typeName = try string("type", "sessionType") ?? "interactive"
+        guard let type = SessionType(rawValue: typeName.lowercased()), type != .system else {
+            throw APIError.invalidAPIParams("'type': '\(typeName.prefix(32))' is not one of interactive, batch, inference.")
+        }
+        guard let image = try string("image", "lang"), !image.isEmpty, image.count <= 512 else {
+            throw APIError.invalidAPIParams("'image' is required.")
+        }
+        if type == .batch, (try string("startupCommand", "startup_command"))?.isEmpty ?? true {
+            throw APIError.invalidAPIParams("'startupCommand' is required for batch sessions.")
+        }
+
+        var slots: [(key: String, value: JSONValue)] = []
+        switch config["resources"] {
+        case nil, .null?: break
+        case .object(let pairs)?:
+            for (slot, value) in pairs {
+                guard slot.count <= 64, slot.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_") }) else {
+                    throw APIError.invalidAPIParams("'config.resources': '\(slot.prefix(64))' is not a resource slot name.")
+                }
+                let text: String
+                switch value {
+                case .string(let s): text = s
+                case .number(let n): text = "\(n)"
+                default: throw APIError.invalidAPIParams("'config.resources.\(slot)' must be a number or a string like \"1g\".")
+                }
+                guard let amount = ResourceQuantity.parse(text) else {
+                    throw APIError.invalidAPIParams("'config.resources.\(slot)': '\(text.prefix(32))' is not a non-negative amount.")
+                }
+                slots.append((slot, .string(JSONValue.number(amount).text)))
+            }
+        default: throw APIError.invalidAPIParams("'config.resources' must be an object.")
+        }
+
+        var dependencies: [String] = []
+        switch body["dependencies"] {
+        case nil, .null?: break
+        case .array(let items)?:
+            for item in items {
+                guard case .string(let reference) = item, !reference.isEmpty, reference.count <= 64 else {
+                    throw APIError.invalidAPIParams("'dependencies' must be a list of session names or ids.")
+                }
+                dependencies.append(reference)
+            }
+        default: throw APIError.invalidAPIParams("'dependencies' must be a list of session names or ids.")
+        }
+
+        if case .object(let pairs)? = config["mount_map"] {
+            var aliases: [String] = []
+            for (source, target) in pairs {
+                guard case .string(let alias) = target else { continue }
+                var normalized = alias
+                if normalized.hasPrefix("/home/work/") { normalized.removeFirst("/home/work/".count) }
+                guard !normalized.isEmpty else { throw APIError.invalidAPIParams("Alias name cannot be empty.") }
+                if Self.reservedAliases.contains(normalized) || Self.isReservedDotfile(normalized) {
+                    throw APIError.invalidAPIParams("\(normalized) is reserved for internal path.")
+                }
+                if pairs.contains(where: { $0.key == normalized }) && normalized != source {
+                    throw APIError.invalidAPIParams("Alias name cannot be set to an existing folder name: \(normalized)")
+                }
+                aliases.append(normalized)
+            }
+            if Set(aliases).count != aliases.count {
+                throw APIError.invalidAPIParams("Duplicate alias folder name exists.")
+            }
+        }
+
+        var startsAt: Date?
+        if let text = try string("starts_at", "startsAt") {
+            guard let date = Timestamp.parse(text) else {
+                throw APIError.invalidAPIParams("'starts_at': '\(text.prefix(40))' is not an ISO 8601 date.")
+            }
+            startsAt = date
+        }
+        let callback = try string("callback_url", "callbackUrl", "callbackURL")
+        if let callback, !(callback.hasPrefix("http://") || callback.hasPrefix("https://")) || callback.count > 2048 {
+            throw APIError.invalidAPIParams("'callback_url' must be an http or https URL.")
+        }
+
+        var owner = identity.accessKey
+        if let requested = try string("owner_access_key"), requested != identity.accessKey.rawValue {
+            guard identity.isAdmin else { throw APIError.forbidden("Only an admin may create sessions for another access key.") }
+            owner = AccessKey(requested)
+        }
+
+        let creation = SessionCreation(
+            name: name, type: type, image: image, architecture: try string("architecture") ?? "x86_64",
+            requestedScalingGroup: try configString("scalingGroup", "scaling_group"), requestedSlots: .object(slots),
+            resourceOpts: config["resource_opts"].flatMap { if case .object = $0 { return $0 } else { return nil } } ?? .object([]),
+            dependencies: dependencies, startupCommand: try string("startupCommand", "startup_command"),
+            bootstrapScript: try string("bootstrap_script", "bootstrapScript"), startsAt: startsAt, callbackURL: callback,
+            environ: config["environ"].flatMap { if case .object = $0 { return $0 } else { return nil } } ?? .object([]),
+            mounts: config["mounts"].flatMap { if case .array = $0 { return $0 } else { return nil } } ?? .array([]),
+            tag: try string("tag"), reuseIfExists: try bool("reuseIfExists"), owner: owner,
+            groupName: try string("group", "groupName") ?? "default", isAdminRequest: identity.isAdmin)
+        return (creation, try bool("enqueueOnly"))
+    }
+
+    static func isReservedDotfile(_ name: String) -> Bool {
+        guard name.hasPrefix("."), name.count > 1 else { return false }
+        let body = name.dropFirst()
+        let word = { (s: Substring) in !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber) } }
+        if body.hasSuffix("rc") { return word(body.dropLast(2)) }
+        if body.hasSuffix("_profile") { return word(body.dropLast(8)) }
+        return false
+    }
+}

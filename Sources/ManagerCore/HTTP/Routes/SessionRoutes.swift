@@ -1,0 +1,179 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import SchedulerKit
+
+/// `POST /session`, `GET|DELETE /session/{name_or_id}`, `GET /session/{name_or_id}/dependency-graph`.
+struct SessionRoutes {
+    let sessions: any SessionStore
+    let maxBodySize: Int
+
+    func register(on router: Router<ManagerRequestContext>) {
+        router.post("/session", use: self.create)
+        router.get("/session/:name", use: self.info)
+        router.delete("/session/:name", use: self.destroy)
+        router.get("/session/:name/dependency-graph", use: self.dependencyGraph)
+    }
+
+    struct Created: Encodable {
+        let sessionId: String
+        let sessionName: String
+        let status: String
+        let servicePorts: [String]
+        let created: Bool
+    }
+
+    @Sendable func create(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let body = try await JSONResponse.decode(JSONValue.self, from: request, limit: self.maxBodySize)
+        let (creation, _) = try SessionCreateRequest.parse(body, identity: identity)
+        do {
+            switch try await self.sessions.enqueue(creation) {
+            case .created(let session):
+                context.logger.info("session enqueued", metadata: ["session_id": "\(session.id)", "session_name": "\(session.name)"])
+                return try JSONResponse.make(
+                    Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: session.status.rawValue,
+                            servicePorts: [], created: true), status: .created)
+            case .existing(let session):
+                return try JSONResponse.make(
+                    Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: session.status.rawValue,
+                            servicePorts: [], created: false))
+            }
+        } catch let refusal as SessionStoreRefusal {
+            throw Self.apiError(refusal)
+        }
+    }
+
+    static func apiError(_ refusal: SessionStoreRefusal) -> APIError {
+        switch refusal {
+        case .unknownOwner: return .invalidAPIParams("'owner_access_key' is not an active access key.")
+        case .unknownGroup(let name): return .invalidAPIParams("'group': there is no active project named '\(name.prefix(64))'.")
+        case .scalingGroup(let message): return .notFound("object-not-found", title: "No such scaling group.", msg: message)
+        case .duplicateName(let name):
+            return APIError(status: .badRequest, kind: "session-already-exists",
+                            title: "The session already exists but you requested to create a new one.",
+                            msg: "A live session named '\(name)' already exists.")
+        case .unknownDependency: return .invalidAPIParams("Unknown session ID or name in the dependency list")
+        case .foreignDependency(let reference):
+            return .invalidAPIParams("The dependency '\(reference.prefix(64))' belongs to another user.")
+        case .alreadyEnded(let name): return .forbidden("The session '\(name)' has already ended.")
+        }
+    }
+
+    /// Resolves `{name}` for the caller; admins may name another owner with `owner_access_key`.
+    func resolve(_ request: Request, context: ManagerRequestContext) async throws -> SessionRecord {
+        let identity = try context.requireIdentity()
+        guard let reference = context.parameters.get("name"), !reference.isEmpty, reference.count <= 64 else {
+            throw APIError.invalidAPIParams("The session name or id is missing or too long.")
+        }
+        var owner = identity.accessKey
+        if let requested = request.uri.queryParameters.get("owner_access_key"), !requested.isEmpty,
+            requested != identity.accessKey.rawValue
+        {
+            guard identity.isAdmin else { throw APIError.forbidden("Only an admin may act on another access key's sessions.") }
+            owner = AccessKey(requested)
+        }
+        guard let session = try await self.sessions.session(nameOrID: reference, owner: owner),
+            identity.isAdmin || session.accessKey == identity.accessKey
+        else {
+            throw APIError.notFound("session-not-found", title: "No such session.", msg: "No session named or with id '\(reference)'.")
+        }
+        return session
+    }
+
+    @Sendable func info(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let session = try await self.resolve(request, context: context)
+        return try JSONResponse.make(SessionInfo(session))
+    }
+
+    @Sendable func destroy(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let session = try await self.resolve(request, context: context)
+        let flags = request.uri.queryParameters
+        let recursive = ["true", "1"].contains(flags.get("recursive")?.lowercased() ?? "")
+        let forced = ["true", "1"].contains(flags.get("forced")?.lowercased() ?? "")
+        if session.status.isDead && !recursive {
+            throw Self.apiError(.alreadyEnded(session.name))
+        }
+        let changed = try await self.sessions.destroy(session.id, recursive: recursive, forced: forced)
+        context.logger.info("session destroyed", metadata: [
+            "session_id": "\(session.id)", "recursive": "\(recursive)", "changed": "\(changed.count)",
+        ])
+        let body = recursive ? JSONValue.array(changed.map { _ in .object([]) }) : .object([("stats", .object([]))])
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: body.text)))
+    }
+
+    @Sendable func dependencyGraph(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let session = try await self.resolve(request, context: context)
+        guard let root = try await self.sessions.dependencyGraph(of: session.id) else {
+            throw APIError.notFound("session-not-found", title: "No such session.", msg: "The session vanished.")
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: Self.node(root).text)))
+    }
+
+    /// Backend.AI's node format, which the CLI parses strictly.
+    static func node(_ node: DependencyNode) -> JSONValue {
+        .object([
+            ("session_id", .string(node.session.id.uuidString.lowercased())),
+            ("session_name", .string(node.session.name)),
+            ("status", .string("KernelStatus.\(node.session.status.rawValue)")),
+            ("status_changed", .string(Timestamp.pythonStr(node.session.statusChanged))),
+            ("depends_on", .array(node.dependsOn.map(Self.node))),
+        ])
+    }
+}
+
+/// `GET /session/{id}`'s legacy info JSON.
+struct SessionInfo: Encodable {
+    let sessionId: String
+    let sessionName: String
+    let domainName: String
+    let groupName: String
+    let userId: String
+    let image: String
+    let architecture: String
+    let type: String
+    let tag: String?
+    let status: String
+    let statusInfo: String?
+    let statusData: String
+    let result: String
+    let exitCode: Int?
+    let scalingGroup: String?
+    let agentId: String?
+    let requestedSlots: String
+    let occupyingSlots: String
+    let startupCommand: String?
+    let creationTime: String
+    let terminationTime: String?
+    let startsAt: String?
+
+    init(_ session: SessionRecord) {
+        self.sessionId = session.id.uuidString.lowercased()
+        self.sessionName = session.name
+        self.domainName = session.domainName
+        self.groupName = session.groupName
+        self.userId = session.userID.uuidString.lowercased()
+        self.image = session.image
+        self.architecture = session.architecture
+        self.type = session.type.rawValue
+        self.tag = session.tag
+        self.status = session.status.rawValue
+        self.statusInfo = session.statusInfo
+        self.statusData = session.statusData.text
+        self.result = session.result.rawValue
+        self.exitCode = session.exitCode
+        self.scalingGroup = session.scalingGroup
+        self.agentId = session.agentID
+        self.requestedSlots = session.requestedSlots.text
+        self.occupyingSlots = session.occupyingSlots.text
+        self.startupCommand = session.startupCommand
+        self.creationTime = Timestamp.pythonISO(session.createdAt)
+        self.terminationTime = session.terminatedAt.map(Timestamp.pythonISO)
+        self.startsAt = session.startsAt.map(Timestamp.pythonISO)
+    }
+}

@@ -1,0 +1,286 @@
+import Foundation
+import SchedulerKit
+
+/// Sessions, their dependencies and the event log in PostgreSQL.
+public struct PostgresSessionStore: SessionStore {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    static let columns: SQL = """
+        SELECT s.id, s.name, s.session_type, s.access_key, s.user_uuid, s.domain_name, g.name AS group_name,
+               s.scaling_group_name, s.agent_id, s.image, s.architecture, s.tag, s.requested_slots, s.occupying_slots,
+               s.resource_opts, s.startup_command, s.callback_url, s.starts_at, s.created_at, s.terminated_at, s.status,
+               s.status_info, s.status_data, s.status_history, s.status_changed, s.result, s.exit_code
+        FROM sessions s JOIN groups g ON g.id = s.group_id
+        """
+
+    public func enqueue(_ creation: SessionCreation) async throws -> EnqueueOutcome {
+        try await self.pool.withTransaction { tx in
+            guard let owner = try await tx.query(
+                """
+                SELECT u.uuid, u.domain_name FROM keypairs k JOIN users u ON u.uuid = k.user_id
+                WHERE k.access_key = \(creation.owner) AND k.is_active
+                """
+            ).first else { throw SessionStoreRefusal.unknownOwner }
+            let userID: UUID = try owner.decode("uuid")
+            let domain: String = try owner.decode("domain_name")
+            guard let group = try await tx.query(
+                "SELECT id FROM groups WHERE domain_name = \(domain) AND name = \(creation.groupName) AND is_active"
+            ).first else { throw SessionStoreRefusal.unknownGroup(creation.groupName) }
+            let groupID: UUID = try group.decode("id")
+
+            if let existing = try await tx.query(
+                "\(Self.columns) WHERE s.access_key = \(creation.owner) AND s.name = \(creation.name) AND s.status NOT IN ('TERMINATED', 'CANCELLED')"
+            ).first {
+                if creation.reuseIfExists { return .existing(try Self.record(existing)) }
+                throw SessionStoreRefusal.duplicateName(creation.name)
+            }
+
+            // Scaling group: requested by name among active groups, else the first public active one accepting the type.
+            let groups = try await tx.query(
+                "SELECT name, is_public, scheduler_opts FROM scaling_groups WHERE is_active ORDER BY name = 'default' DESC, name")
+            var candidates: [ScalingGroupChoice.Candidate] = []
+            for row in groups {
+                let isPublic: Bool = try row.decode("is_public")
+                guard isPublic || creation.requestedScalingGroup != nil else { continue }
+                let json = try JSONValue.decode(row.decode("scheduler_opts", as: JSONB.self).text)
+                let options = (try? ScalingGroupOptions.parse(json).get()) ?? ScalingGroupOptions()
+                candidates.append(.init(name: try row.decode("name"), options: options))
+            }
+            let scalingGroup: String
+            switch ScalingGroupChoice.choose(requested: creation.requestedScalingGroup, type: creation.type, candidates: candidates) {
+            case .success(let name): scalingGroup = name
+            case .failure(let refusal): throw SessionStoreRefusal.scalingGroup(refusal.description)
+            }
+
+            var dependencyIDs: [UUID] = []
+            for reference in creation.dependencies {
+                let row: PostgresRow?
+                if let id = UUID(uuidString: reference) {
+                    row = try await tx.query("SELECT id, access_key FROM sessions WHERE id = \(id)").first
+                } else {
+                    row = try await tx.query(
+                        """
+                        SELECT id, access_key FROM sessions WHERE access_key = \(creation.owner) AND name = \(reference)
+                        ORDER BY (status NOT IN ('TERMINATED', 'CANCELLED')) DESC, created_at DESC LIMIT 1
+                        """
+                    ).first
+                }
+                guard let row else { throw SessionStoreRefusal.unknownDependency(reference) }
+                guard try row.decode("access_key", as: AccessKey.self) == creation.owner else {
+                    throw SessionStoreRefusal.foreignDependency(reference)
+                }
+                let id: UUID = try row.decode("id")
+                if !dependencyIDs.contains(id) { dependencyIDs.append(id) }
+            }
+
+            let id = UUID()
+            let now = Date()
+            let history = JSONValue.object([("PENDING", .string(Timestamp.pythonISO(now)))])
+            do {
+                try await tx.execute(
+                    """
+                    INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key,
+                        scaling_group_name, image, architecture, tag, requested_slots, resource_opts, vfolder_mounts, environ,
+                        bootstrap_script, startup_command, callback_url, starts_at, created_at, status, status_history,
+                        status_changed)
+                    VALUES (\(id), \(id.uuidString.lowercased()), \(creation.name), \(creation.type.rawValue), \(domain),
+                        \(groupID), \(userID), \(creation.owner), \(scalingGroup), \(creation.image), \(creation.architecture),
+                        \(creation.tag), \(JSONB(text: creation.requestedSlots.text)), \(JSONB(text: creation.resourceOpts.text)),
+                        \(JSONB(text: creation.mounts.text)), \(JSONB(text: creation.environ.text)), \(creation.bootstrapScript),
+                        \(creation.startupCommand), \(creation.callbackURL), \(creation.startsAt), \(now), 'PENDING',
+                        \(JSONB(text: history.text)), \(now))
+                    """)
+            } catch let error as PostgresError where error.code == .uniqueViolation {
+                throw SessionStoreRefusal.duplicateName(creation.name)
+            }
+            if !dependencyIDs.isEmpty {
+                try await tx.execute(
+                    """
+                    INSERT INTO session_dependencies (session_id, depends_on)
+                    SELECT \(id), unnest(\(UUIDArray(dependencyIDs))::uuid[])
+                    """)
+            }
+            try await Self.appendEvent(tx, name: "session_enqueued", id: id, sessionName: creation.name, owner: creation.owner, reason: "")
+            guard let created = try await tx.query("\(Self.columns) WHERE s.id = \(id)").first else {
+                throw PostgresError(.decoding, message: "the new session vanished")
+            }
+            return .created(try Self.record(created))
+        }
+    }
+
+    /// Writes an event row and wakes listeners after commit (NOTIFY is delivered at commit).
+    static func appendEvent(
+        _ tx: PostgresSession, name: String, id: UUID, sessionName: String, owner: AccessKey, reason: String, exitCode: Int? = nil
+    ) async throws {
+        try await tx.execute(
+            """
+            INSERT INTO events (name, session_id, session_name, access_key, reason, exit_code)
+            VALUES (\(name), \(id), \(sessionName), \(owner), \(reason), \(exitCode))
+            """)
+        try await tx.execute("SELECT pg_notify('manager_events', \(name))")
+    }
+
+    public func session(nameOrID: String, owner: AccessKey) async throws -> SessionRecord? {
+        if let id = UUID(uuidString: nameOrID) {
+            return try await self.session(id: id)
+        }
+        return try await self.pool.query(
+            """
+            \(Self.columns) WHERE s.access_key = \(owner) AND s.name = \(nameOrID)
+            ORDER BY (s.status NOT IN ('TERMINATED', 'CANCELLED')) DESC, s.created_at DESC LIMIT 1
+            """
+        ).first.map(Self.record)
+    }
+
+    public func session(id: UUID) async throws -> SessionRecord? {
+        try await self.pool.query("\(Self.columns) WHERE s.id = \(id)").first.map(Self.record)
+    }
+
+    public func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord] {
+        try await self.pool.withTransaction { tx in
+            // Dependents first (deepest first), then the root, as Backend.AI orders them.
+            var targets: [UUID] = []
+            if recursive {
+                let rows = try await tx.query(
+                    """
+                    WITH RECURSIVE dependents(id, depth) AS (
+                        SELECT session_id, 1 FROM session_dependencies WHERE depends_on = \(id)
+                        UNION
+                        SELECT d.session_id, dependents.depth + 1 FROM session_dependencies d
+                        JOIN dependents ON d.depends_on = dependents.id WHERE dependents.depth < 1000
+                    )
+                    SELECT id, max(depth) AS depth FROM dependents GROUP BY id ORDER BY max(depth) DESC, id
+                    """)
+                targets = try rows.map { try $0.decode("id", as: UUID.self) }
+            }
+            targets.append(id)
+            var changed: [SessionRecord] = []
+            let rows = try await tx.query(
+                "\(Self.columns) WHERE s.id = ANY(\(UUIDArray(targets))::uuid[]) FOR UPDATE OF s")
+            var byID: [UUID: SessionRecord] = [:]
+            for row in rows {
+                let record = try Self.record(row)
+                byID[record.id] = record
+            }
+            let now = Date()
+            for target in targets {
+                guard let session = byID[target], !session.status.isDead else { continue }
+                let next: SessionStatus
+                let event: String
+                if session.status == .pending || forced || session.agentID == nil {
+                    next = session.status == .pending ? .cancelled : .terminated
+                    event = next == .cancelled ? "session_cancelled" : "session_terminated"
+                } else {
+                    next = .terminating
+                    event = "session_terminating"
+                }
+                let info = forced ? "force-terminated" : "user-requested"
+                try await tx.execute(
+                    """
+                    UPDATE sessions SET status = \(next.rawValue), status_info = \(info), status_changed = \(now),
+                        status_history = status_history || jsonb_build_object(\(next.rawValue), \(Timestamp.pythonISO(now))),
+                        terminated_at = CASE WHEN \(next.isDead) THEN \(now) ELSE terminated_at END
+                    WHERE id = \(target)
+                    """)
+                try await Self.appendEvent(tx, name: event, id: target, sessionName: session.name, owner: session.accessKey, reason: info)
+                if next == .cancelled {
+                    try await Self.appendEvent(tx, name: "kernel_cancelled", id: target, sessionName: session.name, owner: session.accessKey, reason: info)
+                }
+                var updated = session
+                updated.status = next
+                updated.statusInfo = info
+                updated.statusChanged = now
+                changed.append(updated)
+            }
+            return changed
+        }
+    }
+
+    public func dependencies(of id: UUID) async throws -> [SessionRecord] {
+        try await self.pool.query(
+            "\(Self.columns) JOIN session_dependencies d ON d.depends_on = s.id WHERE d.session_id = \(id) ORDER BY s.created_at"
+        ).map(Self.record)
+    }
+
+    public func dependencyGraph(of id: UUID) async throws -> DependencyNode? {
+        // One query for the whole reachable graph, then the tree is built in memory.
+        let edges = try await self.pool.query(
+            """
+            WITH RECURSIVE reach(session_id, depends_on) AS (
+                SELECT session_id, depends_on FROM session_dependencies WHERE session_id = \(id)
+                UNION
+                SELECT d.session_id, d.depends_on FROM session_dependencies d JOIN reach r ON d.session_id = r.depends_on
+            )
+            SELECT session_id, depends_on FROM reach
+            """)
+        var children: [UUID: [UUID]] = [:]
+        var ids: Set<UUID> = [id]
+        for edge in edges {
+            let from: UUID = try edge.decode("session_id")
+            let to: UUID = try edge.decode("depends_on")
+            children[from, default: []].append(to)
+            ids.insert(to)
+        }
+        let rows = try await self.pool.query("\(Self.columns) WHERE s.id = ANY(\(UUIDArray(Array(ids)))::uuid[])")
+        var records: [UUID: SessionRecord] = [:]
+        for row in rows {
+            let record = try Self.record(row)
+            records[record.id] = record
+        }
+        func build(_ node: UUID, path: Set<UUID>) -> DependencyNode? {
+            guard let session = records[node] else { return nil }
+            let next = (children[node] ?? []).filter { !path.contains($0) }
+                .sorted { (records[$0]?.createdAt ?? .distantPast) < (records[$1]?.createdAt ?? .distantPast) }
+            return DependencyNode(session: session, dependsOn: next.compactMap { build($0, path: path.union([node])) })
+        }
+        return build(id, path: [])
+    }
+
+    public func list(_ query: SessionListQuery) async throws -> (items: [SessionRecord], total: Int) {
+        let statuses = query.statuses.map(\.rawValue)
+        let owner = query.owner?.rawValue
+        let filter: SQL = "s.status = ANY(\(statuses)::text[]) AND (\(owner)::text IS NULL OR s.access_key = \(owner))"
+        let total = try await self.pool.query("SELECT count(*) AS n FROM sessions s WHERE \(filter)").first?.decode("n", as: Int.self) ?? 0
+        let rows = try await self.pool.query(
+            "\(Self.columns) WHERE \(filter) ORDER BY s.created_at DESC, s.id LIMIT \(query.limit) OFFSET \(query.offset)")
+        return (try rows.map(Self.record), total)
+    }
+
+    public func events(session: UUID?, owner: AccessKey?, after afterID: Int, limit: Int) async throws -> [SessionEventRecord] {
+        let rows = try await self.pool.query(
+            """
+            SELECT id, name, session_id, session_name, access_key, reason, exit_code FROM events
+            WHERE id > \(afterID) AND (\(session)::uuid IS NULL OR session_id = \(session))
+              AND (\(owner?.rawValue)::text IS NULL OR access_key = \(owner?.rawValue))
+            ORDER BY id LIMIT \(limit)
+            """)
+        return try rows.map { row in
+            SessionEventRecord(
+                id: try row.decode("id"), name: try row.decode("name"), sessionID: try row.decodeOptional("session_id"),
+                sessionName: try row.decodeOptional("session_name"), accessKey: try row.decodeOptional("access_key"),
+                reason: try row.decode("reason"), exitCode: try row.decodeOptional("exit_code"))
+        }
+    }
+
+    static func record(_ row: PostgresRow) throws -> SessionRecord {
+        func json(_ column: String) throws -> JSONValue { try JSONValue.decode(row.decode(column, as: JSONB.self).text) }
+        return SessionRecord(
+            id: try row.decode("id"), name: try row.decode("name"),
+            type: SessionType(rawValue: try row.decode("session_type")) ?? .interactive,
+            accessKey: try row.decode("access_key"), userID: try row.decode("user_uuid"), domainName: try row.decode("domain_name"),
+            groupName: try row.decode("group_name"), scalingGroup: try row.decodeOptional("scaling_group_name"),
+            agentID: try row.decodeOptional("agent_id"), image: try row.decode("image"), architecture: try row.decode("architecture"),
+            tag: try row.decodeOptional("tag"), requestedSlots: try json("requested_slots"), occupyingSlots: try json("occupying_slots"),
+            resourceOpts: try json("resource_opts"), startupCommand: try row.decodeOptional("startup_command"),
+            callbackURL: try row.decodeOptional("callback_url"), startsAt: try row.decodeOptional("starts_at"),
+            createdAt: try row.decode("created_at"), terminatedAt: try row.decodeOptional("terminated_at"),
+            status: SessionStatus(rawValue: try row.decode("status")) ?? .error, statusInfo: try row.decodeOptional("status_info"),
+            statusData: try json("status_data"), statusHistory: try json("status_history"),
+            statusChanged: try row.decode("status_changed"),
+            result: SessionResult(rawValue: try row.decode("result")) ?? .undefined, exitCode: try row.decodeOptional("exit_code"))
+    }
+}

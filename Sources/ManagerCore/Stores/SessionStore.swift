@@ -1,0 +1,115 @@
+import Foundation
+import SchedulerKit
+
+/// A session row, as the API shows it.
+public struct SessionRecord: Sendable {
+    public var id: UUID
+    public var name: String
+    public var type: SessionType
+    public var accessKey: AccessKey
+    public var userID: UUID
+    public var domainName: String
+    public var groupName: String
+    public var scalingGroup: String?
+    public var agentID: String?
+    public var image: String
+    public var architecture: String
+    public var tag: String?
+    public var requestedSlots: JSONValue
+    public var occupyingSlots: JSONValue
+    public var resourceOpts: JSONValue
+    public var startupCommand: String?
+    public var callbackURL: String?
+    public var startsAt: Date?
+    public var createdAt: Date
+    public var terminatedAt: Date?
+    public var status: SessionStatus
+    public var statusInfo: String?
+    public var statusData: JSONValue
+    public var statusHistory: JSONValue
+    public var statusChanged: Date
+    public var result: SessionResult
+    public var exitCode: Int?
+}
+
+/// What `POST /session` asks for, validated by the handler.
+public struct SessionCreation: Sendable {
+    public var name: String
+    public var type: SessionType
+    public var image: String
+    public var architecture: String
+    public var requestedScalingGroup: String?
+    public var requestedSlots: JSONValue
+    public var resourceOpts: JSONValue
+    public var dependencies: [String]
+    public var startupCommand: String?
+    public var bootstrapScript: String?
+    public var startsAt: Date?
+    public var callbackURL: String?
+    public var environ: JSONValue
+    public var mounts: JSONValue
+    public var tag: String?
+    public var reuseIfExists: Bool
+    public var owner: AccessKey
+    public var groupName: String
+    public var isAdminRequest: Bool
+}
+
+/// The result of an enqueue.
+public enum EnqueueOutcome: Sendable {
+    case created(SessionRecord)
+    /// `reuseIfExists` found a live session with the name.
+    case existing(SessionRecord)
+}
+
+/// Why a request about sessions cannot be done; handlers map each to an API error.
+public enum SessionStoreRefusal: Error, Sendable, Equatable {
+    case unknownOwner
+    case unknownGroup(String)
+    case scalingGroup(String)
+    case duplicateName(String)
+    case unknownDependency(String)
+    case foreignDependency(String)
+    case alreadyEnded(String)
+}
+
+/// A node of `GET /session/{id}/dependency-graph`.
+public struct DependencyNode: Sendable {
+    public let session: SessionRecord
+    public let dependsOn: [DependencyNode]
+}
+
+/// One row of the event log.
+public struct SessionEventRecord: Sendable {
+    public let id: Int
+    public let name: String
+    public let sessionID: UUID?
+    public let sessionName: String?
+    public let accessKey: String?
+    public let reason: String
+    public let exitCode: Int?
+}
+
+/// Filters for listing sessions.
+public struct SessionListQuery: Sendable {
+    public var statuses: [SessionStatus]
+    /// Only this owner's sessions; nil for all (admins).
+    public var owner: AccessKey?
+    public var limit: Int
+    public var offset: Int
+}
+
+/// Persistence for sessions. Each method is one transaction.
+public protocol SessionStore: Sendable {
+    func enqueue(_ creation: SessionCreation) async throws -> EnqueueOutcome
+    /// Finds a session by UUID or by name among `owner`'s sessions (live ones first).
+    func session(nameOrID: String, owner: AccessKey) async throws -> SessionRecord?
+    func session(id: UUID) async throws -> SessionRecord?
+    /// Ends a session (and with `recursive`, its dependents first); returns the sessions changed.
+    func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord]
+    func dependencyGraph(of id: UUID) async throws -> DependencyNode?
+    func dependencies(of id: UUID) async throws -> [SessionRecord]
+    func list(_ query: SessionListQuery) async throws -> (items: [SessionRecord], total: Int)
+    /// Events after `afterID` for one session (or every session of `owner`), oldest first.
+    func events(session: UUID?, owner: AccessKey?, after afterID: Int, limit: Int) async throws -> [SessionEventRecord]
+}

@@ -70,7 +70,8 @@ import Testing
             try await server.start()
             // After the restart: first the reconnect notice, then messages flow again.
             var sawReconnect = false
-            while let event = await iterator.next() {
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline, let event = await iterator.next() {
                 if event == .reconnected { sawReconnect = true; break }
             }
             #expect(sawReconnect)
@@ -93,6 +94,7 @@ import Testing
             if receivers == 0 { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(receivers == 1)
+        guard receivers == 1 else { return }
         while let event = await iterator.next() {
             if case .message(let channel, let text) = event, text == payload {
                 #expect(channel == "news")

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Builds JSON responses with keys in declaration order (no sorting), as Backend.AI's clients read them.
 public enum JSONResponse {
@@ -22,6 +23,8 @@ public enum JSONResponse {
         do {
             buffer = try await request.collectBody(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.tooLarge(limit: limit)
+        } catch is NIOTooManyBytesError {
             throw APIError.tooLarge(limit: limit)
         }
         var data = Data(buffer: buffer)

@@ -67,6 +67,14 @@ final class RedisConnection: @unchecked Sendable {
         guard status == REDIS_OK else { throw self.failure() }
     }
 
+    /// Writes everything queued by `send` to the socket (SUBSCRIBE is only sent once flushed).
+    func flush() throws {
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(self.context, &done) == REDIS_OK else { throw self.failure() }
+        }
+    }
+
     /// Blocks (up to the timeout) for the next reply.
     func readReply() throws -> RedisReply {
         var raw: UnsafeMutableRawPointer?

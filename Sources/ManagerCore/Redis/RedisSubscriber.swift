@@ -68,6 +68,7 @@ public final class RedisSubscriber: Service, Sendable {
                     host: self.configuration.host, port: self.configuration.port, timeout: self.configuration.timeout,
                     password: self.configuration.password)
                 try connection.send(["SUBSCRIBE"] + self.channels)
+                try connection.flush()
                 self.connected.store(true, ordering: .relaxed)
                 if wasConnected || loggedDown {
                     self.logger.info("Redis subscription restored")

@@ -87,7 +87,9 @@ struct BackendAICLI: Sendable {
     let accessKey: String
     let secretKey: String
 
-    func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
+    /// Runs the CLI; with `stopAfter`, a command that would go on (an event stream) is stopped then and its
+    /// output returned.
+    func run(_ arguments: [String], timeout: Duration = .seconds(60), stopAfter: Duration? = nil) async throws -> ProcessResult {
         let home = try self.environment.scratchDirectory("cli-home")
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BACKEND_") }
         env["HOME"] = home.path
@@ -96,6 +98,8 @@ struct BackendAICLI: Sendable {
         env["BACKEND_ACCESS_KEY"] = self.accessKey
         env["BACKEND_SECRET_KEY"] = self.secretKey
         env["PYTHONWARNINGS"] = "ignore"
-        return try await runProcess(self.environment.clientExecutable, arguments, environment: env, currentDirectory: home, timeout: timeout)
+        env["PYTHONUNBUFFERED"] = "1"
+        return try await runProcess(self.environment.clientExecutable, arguments, environment: env, currentDirectory: home,
+            timeout: stopAfter ?? timeout, stopAfterTimeout: stopAfter != nil)
     }
 }

@@ -97,7 +97,8 @@ import Testing
                             await attempts.increment()
                             let value = try #require(try await tx.query("SELECT v FROM counter WHERE id = 1").first)
                                 .decode("v", as: Int.self)
-                            try await Task.sleep(for: .milliseconds(20))
+                            // Long enough that the six transactions overlap and most must be retried.
+                            try await Task.sleep(for: .milliseconds(150))
                             try await tx.execute("UPDATE counter SET v = \(value + 1) WHERE id = 1")
                         }
                     }
@@ -116,15 +117,28 @@ import Testing
         let pool = PostgresPool(
             configuration: .init(conninfo: database.conninfo, maxConnections: 2, acquireTimeout: .milliseconds(300)),
             logger: TestDatabase.logger)
+        let patient = PostgresPool(
+            configuration: .init(conninfo: database.conninfo, maxConnections: 2, acquireTimeout: .seconds(30)),
+            logger: TestDatabase.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<2 {
-                group.addTask { try await pool.query("SELECT pg_sleep(0.5)") }
+                group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(1.5)") } }
             }
-            try await Task.sleep(for: .milliseconds(100))
-            // Both connections are busy for longer than the acquire timeout.
+            // Wait until both connections are really lent out.
+            while await pool.usage().inUse < 2 { try await Task.sleep(for: .milliseconds(10)) }
             await #expect { try await pool.query("SELECT 1") } throws: { ($0 as? PostgresError)?.code == .poolTimeout }
             try await group.waitForAll()
         }
+        // A caller that waits longer is served as soon as a connection comes back.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<2 {
+                group.addTask { _ = try await patient.withConnection { try await $0.query("SELECT pg_sleep(0.3)") } }
+            }
+            while await patient.usage().inUse < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(try await patient.query("SELECT 1 AS one").first?.decode("one", as: Int.self) == 1)
+            try await group.waitForAll()
+        }
+        await patient.close()
         let usage = await pool.usage()
         #expect(usage.inUse == 0 && usage.idle == 2)
         await pool.close()

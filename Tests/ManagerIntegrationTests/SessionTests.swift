@@ -204,3 +204,34 @@ import Testing
         try await manager.stop()
     }
 }
+
+@Suite struct SessionEventStreamTests {
+    @Test("session events carry log ids, and Last-Event-ID resumes with exactly what was missed")
+    func resumeByLastEventID() async throws {
+        let manager = try await ManagerProcess(try TestEnvironment.current())
+        let admin = manager.admin
+        let created = try await admin.send(.POST, "/session", json: SessionTests.body("stream-a"))
+        let id = try #require(created.json?["sessionId"] as? String)
+        let all = try await admin.events("/events/session?sessionId=\(id)&scope=*", count: 1)
+        #expect(all.map(\.event) == ["session_enqueued"])
+        let firstID = try #require(all.first?.id)
+        #expect(all.first?.data.contains(#""sessionName": "stream-a""#) == true, "\(all)")
+
+        // While nobody listens the session is cancelled; a reconnect from the first id gets the rest, once.
+        #expect(try await admin.send(.DELETE, "/session/\(id)").status == 200)
+        let resumed = try await admin.events("/events/session?sessionId=\(id)&scope=*", lastEventID: firstID, count: 2)
+        #expect(resumed.map(\.event) == ["session_cancelled", "kernel_cancelled"])
+        #expect(Set(resumed.compactMap(\.id)).count == 2 && !resumed.contains { $0.id == firstID })
+        #expect(resumed.first?.data.contains(#""reason": "user-requested""#) == true)
+        // Only session events with scope=session.
+        let scoped = try await admin.events("/events/session?sessionId=\(id)&scope=session", count: 2)
+        #expect(scoped.map(\.event) == ["session_enqueued", "session_cancelled"])
+
+        let bad = try await HTTP.send(
+            .GET, manager.endpoint + "/events/session?sessionId=\(id)",
+            headers: admin.headers(method: "GET", pathAndQuery: "/events/session?sessionId=\(id)", contentType: nil)
+                + [("Last-Event-ID", "abc")])
+        #expect(bad.status == 400)
+        try await manager.stop()
+    }
+}

@@ -103,3 +103,45 @@ struct BackendAICLI: Sendable {
             timeout: stopAfter ?? timeout, stopAfterTimeout: stopAfter != nil)
     }
 }
+
+/// One server-sent event as the client reads it.
+struct SSEEvent: Sendable, Equatable {
+    let id: String?
+    let event: String
+    let data: String
+}
+
+extension SignedClient {
+    /// Opens an SSE stream and returns its first `count` events (then hangs up).
+    func events(_ pathAndQuery: String, lastEventID: String? = nil, count: Int) async throws -> [SSEEvent] {
+        var request = HTTPClientRequest(url: self.endpoint + pathAndQuery)
+        request.method = .GET
+        // The client signs SSE requests with application/octet-stream and sends no Content-Type.
+        for (name, value) in self.headers(method: "GET", pathAndQuery: pathAndQuery, contentType: nil) {
+            request.headers.add(name: name, value: value)
+        }
+        if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+        guard response.status == .ok else { return [] }
+        var text = ""
+        var events: [SSEEvent] = []
+        for try await chunk in response.body {
+            text += String(buffer: chunk)
+            while let range = text.range(of: "\r\n\r\n") {
+                let block = String(text[..<range.lowerBound])
+                text = String(text[range.upperBound...])
+                var id: String?
+                var name = "message"
+                var data = ""
+                for line in block.components(separatedBy: "\r\n") {
+                    if line.hasPrefix("id: ") { id = String(line.dropFirst(4)) }
+                    if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
+                    if line.hasPrefix("data: ") { data = String(line.dropFirst(6)) }
+                }
+                if !block.hasPrefix(":") { events.append(SSEEvent(id: id, event: name, data: data)) }
+                if events.count >= count { return events }
+            }
+        }
+        return events
+    }
+}

@@ -29,8 +29,8 @@ struct GraphQLRoutes {
                 context: GraphQLContext(
                     identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions),
                 variableValues: body.variables ?? [:], operationName: body.operationName)
-            for error in result.errors where error.message.hasPrefix("internal") {
-                context.logger.error("graphql resolver failed", metadata: ["error": "\(error.message)"])
+            for error in result.errors where Self.isInternal(error) {
+                context.logger.error("graphql resolver failed", metadata: ["error": "\(String(reflecting: error.originalError))"])
             }
             let data = try GraphQLJSONEncoder().encode(Self.sanitized(result))
             return Response(
@@ -43,14 +43,20 @@ struct GraphQLRoutes {
     static func sanitized(_ result: GraphQLResult) -> GraphQLResult {
         var result = result
         result.errors = result.errors.map { error in
-            if error.originalError == nil || error.originalError is GraphQLFailure || error.originalError is GraphQLError {
-                if let failure = error.originalError as? GraphQLFailure {
-                    return GraphQLError(message: failure.description, locations: error.locations, path: error.path)
-                }
-                return error
+            if let failure = error.originalError as? GraphQLFailure {
+                return GraphQLError(message: failure.description, locations: error.locations, path: error.path)
             }
-            return GraphQLError(message: "internal error; see the server log", locations: error.locations, path: error.path)
+            if Self.isInternal(error) {
+                return GraphQLError(message: "internal error; see the server log", locations: error.locations, path: error.path)
+            }
+            return error
         }
         return result
+    }
+
+    /// An error raised by our code below the resolvers (a database failure), not a user mistake.
+    static func isInternal(_ error: GraphQLError) -> Bool {
+        guard let original = error.originalError else { return false }
+        return !(original is GraphQLFailure || original is GraphQLError)
     }
 }

@@ -28,33 +28,55 @@ public final class EventSignal: Service, Sendable {
 
     /// Returns when the version moves past `version` or after `timeout`.
     func wait(after version: Int, timeout: Duration) async {
+        let ticket = await self.state.ticket()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.state.wait(after: version) }
-            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { await self.state.wait(after: version, ticket: ticket) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                await self.state.release(ticket)
+            }
             await group.next()
             group.cancelAll()
-            await self.state.wakeAll()
         }
+        // Both children are done here, so nothing can mark the ticket again.
+        await self.state.finish(ticket)
     }
 
+    /// The version and the parked streams; a timeout releases only its own stream.
     actor State {
         var version = 0
-        private var waiters: [CheckedContinuation<Void, Never>] = []
+        private var nextTicket = 0
+        private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        private var released: Set<Int> = []
+
+        func ticket() -> Int {
+            self.nextTicket += 1
+            return self.nextTicket
+        }
 
         func bump() {
             self.version += 1
-            self.wakeAll()
-        }
-
-        func wakeAll() {
             let waiting = self.waiters
             self.waiters.removeAll()
-            for waiter in waiting { waiter.resume() }
+            for waiter in waiting.values { waiter.resume() }
         }
 
-        func wait(after version: Int) async {
-            guard self.version <= version else { return }
-            await withCheckedContinuation { self.waiters.append($0) }
+        func release(_ ticket: Int) {
+            if let waiter = self.waiters.removeValue(forKey: ticket) {
+                waiter.resume()
+            } else {
+                self.released.insert(ticket)
+            }
+        }
+
+        func finish(_ ticket: Int) {
+            self.released.remove(ticket)
+            self.waiters.removeValue(forKey: ticket)?.resume()
+        }
+
+        func wait(after version: Int, ticket: Int) async {
+            guard self.version <= version, self.released.remove(ticket) == nil else { return }
+            await withCheckedContinuation { self.waiters[ticket] = $0 }
         }
     }
 }

@@ -56,26 +56,7 @@ public struct PostgresSessionStore: SessionStore {
             case .failure(let refusal): throw SessionStoreRefusal.scalingGroup(refusal.description)
             }
 
-            var dependencyIDs: [UUID] = []
-            for reference in creation.dependencies {
-                let row: PostgresRow?
-                if let id = UUID(uuidString: reference) {
-                    row = try await tx.query("SELECT id, access_key FROM sessions WHERE id = \(id)").first
-                } else {
-                    row = try await tx.query(
-                        """
-                        SELECT id, access_key FROM sessions WHERE access_key = \(creation.owner) AND name = \(reference)
-                        ORDER BY (status NOT IN ('TERMINATED', 'CANCELLED')) DESC, created_at DESC LIMIT 1
-                        """
-                    ).first
-                }
-                guard let row else { throw SessionStoreRefusal.unknownDependency(reference) }
-                guard try row.decode("access_key", as: AccessKey.self) == creation.owner else {
-                    throw SessionStoreRefusal.foreignDependency(reference)
-                }
-                let id: UUID = try row.decode("id")
-                if !dependencyIDs.contains(id) { dependencyIDs.append(id) }
-            }
+            let dependencyIDs = try await Self.resolveDependencies(creation.dependencies, owner: creation.owner, in: tx)
 
             let id = UUID()
             let now = Date()
@@ -110,6 +91,35 @@ public struct PostgresSessionStore: SessionStore {
             }
             return .created(try Self.record(created))
         }
+    }
+
+    /// Resolves dependency references (ids, or names among the owner's sessions, live ones first) in one query.
+    static func resolveDependencies(_ references: [String], owner: AccessKey, in tx: PostgresSession) async throws -> [UUID] {
+        guard !references.isEmpty else { return [] }
+        let ids = references.compactMap { UUID(uuidString: $0) }
+        let names = references.filter { UUID(uuidString: $0) == nil }
+        let rows = try await tx.query(
+            """
+            SELECT id, access_key, lower(id::text) AS ref FROM sessions WHERE id = ANY(\(UUIDArray(ids))::uuid[])
+            UNION ALL
+            SELECT id, access_key, ref FROM (
+                SELECT DISTINCT ON (name) id, access_key, name AS ref FROM sessions
+                WHERE access_key = \(owner) AND name = ANY(\(names)::text[])
+                ORDER BY name, (status NOT IN ('TERMINATED', 'CANCELLED')) DESC, created_at DESC
+            ) named
+            """)
+        var found: [String: (id: UUID, owner: AccessKey)] = [:]
+        for row in rows {
+            found[try row.decode("ref")] = (try row.decode("id"), try row.decode("access_key"))
+        }
+        var resolved: [UUID] = []
+        for reference in references {
+            let key = UUID(uuidString: reference).map { $0.uuidString.lowercased() } ?? reference
+            guard let match = found[key] else { throw SessionStoreRefusal.unknownDependency(reference) }
+            guard match.owner == owner else { throw SessionStoreRefusal.foreignDependency(reference) }
+            if !resolved.contains(match.id) { resolved.append(match.id) }
+        }
+        return resolved
     }
 
     /// Writes an event row and wakes listeners after commit (NOTIFY is delivered at commit).

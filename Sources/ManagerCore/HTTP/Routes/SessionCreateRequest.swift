@@ -66,13 +66,13 @@ enum SessionCreateRequest {
                 let text: String
                 switch value {
                 case .string(let s): text = s
-                case .number(let n): text = "\(n)"
+                case .number(let n): text = JSONValue.number(n).text
                 default: throw APIError.invalidAPIParams("'config.resources.\(slot)' must be a number or a string like \"1g\".")
                 }
-                guard let amount = ResourceQuantity.parse(text) else {
+                guard let amount = SlotAmount(parsing: text) else {
                     throw APIError.invalidAPIParams("'config.resources.\(slot)': '\(text.prefix(32))' is not a non-negative amount.")
                 }
-                slots.append((slot, .string(JSONValue.number(amount).text)))
+                slots.append((slot, .string(amount.description)))
             }
         default: throw APIError.invalidAPIParams("'config.resources' must be an object.")
         }

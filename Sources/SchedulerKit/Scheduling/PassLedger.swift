@@ -1,0 +1,56 @@
+/// What a pass has granted so far, so that later sessions in the same pass see earlier placements.
+public struct PassLedger: Sendable {
+    public private(set) var keypairs: [String: KeypairBudget]
+    public private(set) var groups: [String: ResourceBudget]
+    public private(set) var domains: [String: ResourceBudget]
+    public private(set) var agents: [AgentSnapshot]
+    /// Pending sessions that can never start because a dependency (or its dependency) ended without success.
+    public let doomed: [String: String]
+    /// Names of the pending sessions, by id.
+    public let pendingNames: [String: String]
+
+    public init(_ snapshot: SchedulingSnapshot) {
+        self.keypairs = snapshot.keypairs
+        self.groups = snapshot.groups
+        self.domains = snapshot.domains
+        self.agents = snapshot.agents.sorted { $0.id < $1.id }
+        self.doomed = Self.doomedSessions(snapshot)
+        self.pendingNames = Dictionary(snapshot.pending.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    mutating func grant(_ session: PendingSession, agentIndex: Int) {
+        self.agents[agentIndex].occupied = self.agents[agentIndex].occupied + session.requested
+        self.keypairs[session.accessKey, default: KeypairBudget()].runningSessions += 1
+        self.keypairs[session.accessKey, default: KeypairBudget()].resources.used =
+            self.keypairs[session.accessKey, default: KeypairBudget()].resources.used + session.requested
+        self.groups[session.groupID, default: ResourceBudget()].used =
+            self.groups[session.groupID, default: ResourceBudget()].used + session.requested
+        self.domains[session.domainName, default: ResourceBudget()].used =
+            self.domains[session.domainName, default: ResourceBudget()].used + session.requested
+    }
+
+    /// Pending sessions whose dependency chain reaches one that ended without success, with the name of the
+    /// failed dependency they depend on directly. Found as a fixpoint so a whole chain is cancelled in one pass.
+    static func doomedSessions(_ snapshot: SchedulingSnapshot) -> [String: String] {
+        var doomed: [String: String] = [:]
+        let byID = Dictionary(snapshot.pending.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var changed = true
+        while changed {
+            changed = false
+            for session in snapshot.pending where doomed[session.id] == nil {
+                for dependency in session.dependencies {
+                    if let state = snapshot.dependencies[dependency], state.isUnsatisfiable {
+                        doomed[session.id] = state.name
+                    } else if doomed[dependency] != nil, let pending = byID[dependency] {
+                        doomed[session.id] = pending.name
+                    }
+                    if doomed[session.id] != nil {
+                        changed = true
+                        break
+                    }
+                }
+            }
+        }
+        return doomed
+    }
+}

@@ -63,6 +63,16 @@ public struct ConfigLoader {
         try reader.string("agent.local.id") { config.localAgent.id = $0 }
         try reader.string("agent.local.scaling_group") { config.localAgent.scalingGroup = $0 }
         try reader.string("agent.local.work_dir") { config.localAgent.workDir = $0 }
+        try reader.string("agent.local.cpu") { text in
+            guard SlotAmount(parsing: text) != nil else { throw ConfigError(description: "agent.local.cpu must be an amount like \"4\"") }
+            config.localAgent.cpu = text
+        }
+        try reader.string("agent.local.mem") { text in
+            guard SlotAmount(parsing: text) != nil else { throw ConfigError(description: "agent.local.mem must be an amount like \"8g\"") }
+            config.localAgent.mem = text
+        }
+        try reader.duration("agent.local.stop_grace") { config.localAgent.stopGrace = $0 }
+        try reader.duration("agent.heartbeat_interval") { config.agents.heartbeatInterval = $0 }
         try reader.string("agent.secret") { config.agents.secret = $0 }
         try reader.duration("agent.heartbeat_timeout") { config.agents.heartbeatTimeout = $0 }
 

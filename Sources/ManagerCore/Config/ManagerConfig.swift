@@ -47,6 +47,11 @@ public struct ManagerConfig: Sendable {
         public var scalingGroup = "default"
         /// Where each session gets its working folder and log.
         public var workDir = "state/agent"
+        /// Slots to announce; nil takes the machine's processors and memory.
+        public var cpu: String?
+        public var mem: String?
+        /// SIGTERM, then SIGKILL after this.
+        public var stopGrace: Duration = .seconds(10)
     }
 
     /// Agents joining over the network.
@@ -55,6 +60,8 @@ public struct ManagerConfig: Sendable {
         public var secret = ""
         /// Silence after which an agent is marked LOST.
         public var heartbeatTimeout: Duration = .seconds(30)
+        /// How long an agent's long poll waits; its heartbeat interval.
+        public var heartbeatInterval: Duration = .seconds(10)
     }
 
     /// A storage volume: host `local:<name>` lives in `path`.

@@ -1,36 +1,68 @@
 import Logging
 import ServiceLifecycle
 
-/// Wakes SSE streams when new rows land in the event log, on any replica.
+/// Turns PostgreSQL notifications into wake-ups, on any replica.
 ///
-/// Every committed event does `pg_notify('manager_events')`; this service listens on its own connection and
-/// bumps a version. Streams wait for a newer version (or a timeout, so a lost notification costs at most one
-/// poll interval) and then read the log by id.
+/// - `manager_events` (every committed event row) bumps the log version SSE streams wait on.
+/// - `agent_commands` (payload: an agent id) bumps that agent's version; its long-poll waits on it.
+/// - `scheduler_wakeup` (payload: a scaling group) yields on `schedulerWakeups`, coalesced.
+/// Waiters also time out, so a lost notification costs at most one poll interval. After a reconnect every key
+/// is bumped, because notifications may have been missed.
 public final class EventSignal: Service, Sendable {
+    public static let channels = ["manager_events", "agent_commands", "scheduler_wakeup"]
+    private static let logKey = ""
+
     private let listener: PostgresListener
     private let state = State()
+    /// One element means "run a pass soon"; newer wake-ups replace older ones.
+    public let schedulerWakeups: AsyncStream<Void>
+    private let wakeupContinuation: AsyncStream<Void>.Continuation
 
     public init(conninfo: String, logger: Logger) {
-        self.listener = PostgresListener(conninfo: conninfo, channels: ["manager_events"], logger: logger)
+        self.listener = PostgresListener(conninfo: conninfo, channels: Self.channels, logger: logger)
+        (self.schedulerWakeups, self.wakeupContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await self.listener.run() }
-            for await _ in self.listener.events {
-                await self.state.bump()
+            for await event in self.listener.events {
+                switch event {
+                case .notification(let notification):
+                    switch notification.channel {
+                    case "agent_commands": await self.state.bump("agent:" + notification.payload)
+                    case "scheduler_wakeup": self.wakeupContinuation.yield()
+                    default: await self.state.bump(Self.logKey)
+                    }
+                case .reconnected:
+                    await self.state.bumpAll()
+                    self.wakeupContinuation.yield()
+                }
             }
+            self.wakeupContinuation.finish()
         }
     }
 
-    /// The current version; pass it to `wait(after:timeout:)`.
-    func version() async -> Int { await self.state.version }
+    /// The current event-log version; pass it to `wait(after:timeout:)`.
+    func version() async -> Int { await self.state.version(of: Self.logKey) }
 
-    /// Returns when the version moves past `version` or after `timeout`.
+    /// Returns when the event log moves past `version` or after `timeout`.
     func wait(after version: Int, timeout: Duration) async {
+        await self.wait(key: Self.logKey, after: version, timeout: timeout)
+    }
+
+    /// The version of an agent's command queue.
+    func commandVersion(agent: String) async -> Int { await self.state.version(of: "agent:" + agent) }
+
+    /// Returns when new commands were queued for `agent` (after `version`) or after `timeout`.
+    func waitForCommands(agent: String, after version: Int, timeout: Duration) async {
+        await self.wait(key: "agent:" + agent, after: version, timeout: timeout)
+    }
+
+    private func wait(key: String, after version: Int, timeout: Duration) async {
         let ticket = await self.state.ticket()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.state.wait(after: version, ticket: ticket) }
+            group.addTask { await self.state.wait(key: key, after: version, ticket: ticket) }
             group.addTask {
                 try? await Task.sleep(for: timeout)
                 await self.state.release(ticket)
@@ -42,28 +74,39 @@ public final class EventSignal: Service, Sendable {
         await self.state.finish(ticket)
     }
 
-    /// The version and the parked streams; a timeout releases only its own stream.
+    /// Versions per key and the parked waiters; a timeout releases only its own waiter.
     actor State {
-        var version = 0
+        private var versions: [String: Int] = [:]
         private var nextTicket = 0
-        private var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        private var waiters: [Int: (key: String, continuation: CheckedContinuation<Void, Never>)] = [:]
         private var released: Set<Int> = []
+
+        func version(of key: String) -> Int { self.versions[key] ?? 0 }
 
         func ticket() -> Int {
             self.nextTicket += 1
             return self.nextTicket
         }
 
-        func bump() {
-            self.version += 1
+        func bump(_ key: String) {
+            self.versions[key, default: 0] += 1
+            for (ticket, waiter) in self.waiters where waiter.key == key {
+                self.waiters.removeValue(forKey: ticket)
+                waiter.continuation.resume()
+            }
+        }
+
+        func bumpAll() {
+            for key in self.versions.keys { self.versions[key, default: 0] += 1 }
+            self.versions[EventSignal.logKey, default: 0] += 1
             let waiting = self.waiters
             self.waiters.removeAll()
-            for waiter in waiting.values { waiter.resume() }
+            for waiter in waiting.values { waiter.continuation.resume() }
         }
 
         func release(_ ticket: Int) {
             if let waiter = self.waiters.removeValue(forKey: ticket) {
-                waiter.resume()
+                waiter.continuation.resume()
             } else {
                 self.released.insert(ticket)
             }
@@ -71,12 +114,12 @@ public final class EventSignal: Service, Sendable {
 
         func finish(_ ticket: Int) {
             self.released.remove(ticket)
-            self.waiters.removeValue(forKey: ticket)?.resume()
+            self.waiters.removeValue(forKey: ticket)?.continuation.resume()
         }
 
-        func wait(after version: Int, ticket: Int) async {
-            guard self.version <= version, self.released.remove(ticket) == nil else { return }
-            await withCheckedContinuation { self.waiters[ticket] = $0 }
+        func wait(key: String, after version: Int, ticket: Int) async {
+            guard self.version(of: key) <= version, self.released.remove(ticket) == nil else { return }
+            await withCheckedContinuation { self.waiters[ticket] = (key, $0) }
         }
     }
 }

@@ -82,8 +82,23 @@ public struct ManagerApplication {
         SessionEventRoutes(sessions: sessions, signal: signal).register(on: router)
         SystemRoutes(
             health: HealthCheck(pool: pool, redis: redis), metrics: registry,
-            poolGauges: PoolGauges(pool: pool, registry: registry)
+            poolGauges: PoolGauges(pool: pool, registry: registry), sessionGauges: SessionGauges(pool: pool, registry: registry)
         ).register(on: router)
+
+        // Agents: remote ones need agent.secret; the embedded one gets a fresh secret when none is configured.
+        let agentStore = PostgresAgentStore(pool: pool)
+        let configuredSecret = self.config.agents.secret
+        let agentSecret: String? =
+            !configuredSecret.isEmpty ? configuredSecret : (self.config.localAgent.enabled ? Self.randomSecret() : nil)
+        AgentRoutes(
+            agents: agentStore, signal: signal, secret: agentSecret, heartbeatInterval: self.config.agents.heartbeatInterval,
+            maxBodySize: 64 << 20
+        ).register(on: router)
+        let scheduler = SchedulerService(
+            pool: pool, signal: signal, agents: agentStore,
+            configuration: .init(
+                tickInterval: self.config.scheduler.tickInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout),
+            registry: registry, logger: self.logger)
 
         let logger = self.logger
         let host = self.config.server.host
@@ -96,13 +111,18 @@ public struct ManagerApplication {
             },
             logger: self.logger)
 
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: subscriber),
+            .init(service: signal),
+            .init(service: scheduler),
+            .init(service: app),
+        ]
+        if self.config.localAgent.enabled, let agentSecret {
+            services.append(.init(service: ProcessAgent(settings: self.localAgentSettings(secret: agentSecret), logger: self.logger)))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: subscriber),
-                    .init(service: signal),
-                    .init(service: app),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [],
                 logger: self.logger))
@@ -116,6 +136,28 @@ public struct ManagerApplication {
         await redis.close()
         await pool.close()
         self.logger.info("stopped")
+    }
+}
+
+extension ManagerApplication {
+    /// The embedded agent reaches this server over loopback, through the same protocol as remote agents.
+    func localAgentSettings(secret: String) -> AgentSettings {
+        let local = self.config.localAgent
+        var host = self.config.server.host
+        if host == "0.0.0.0" || host == "::" || host.isEmpty { host = "127.0.0.1" }
+        if host.contains(":") { host = "[\(host)]" }
+        var slots = MachineInfo.slots
+        if let cpu = local.cpu { slots["cpu"] = cpu }
+        if let mem = local.mem { slots["mem"] = mem }
+        return AgentSettings(
+            id: local.id, scalingGroup: local.scalingGroup, slots: slots, workDir: local.workDir,
+            managerURL: "http://\(host):\(self.config.server.port)", secret: secret, stopGrace: local.stopGrace,
+            pollWait: self.config.agents.heartbeatInterval)
+    }
+
+    static func randomSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 }
 

@@ -109,6 +109,8 @@ public protocol SessionStore: Sendable {
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord]
     func dependencyGraph(of id: UUID) async throws -> DependencyNode?
     func dependencies(of id: UUID) async throws -> [SessionRecord]
+    /// The session's output as its agent reported it ("" when there is none yet).
+    func logs(of id: UUID) async throws -> String
     func list(_ query: SessionListQuery) async throws -> (items: [SessionRecord], total: Int)
     /// Events after `afterID` for one session (or every session of `owner`), oldest first.
     func events(session: UUID?, owner: AccessKey?, after afterID: Int, limit: Int) async throws -> [SessionEventRecord]

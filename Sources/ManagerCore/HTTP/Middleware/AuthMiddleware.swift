@@ -28,6 +28,10 @@ public struct AuthMiddleware: RouterMiddleware {
         if Self.publicPaths.contains(request.uri.path) && request.method == .get {
             return try await next(request, context)
         }
+        // Agents authenticate with their own secret (AgentRoutes).
+        if request.uri.path.hasPrefix(AgentRoutes.prefix) {
+            return try await next(request, context)
+        }
         var context = context
         context.identity = try await self.authenticate(request, logger: context.logger)
         context.logger[metadataKey: "access_key"] = "\(context.identity?.accessKey.rawValue ?? "-")"

@@ -14,6 +14,7 @@ struct SessionRoutes {
         router.get("/session/:name", use: self.info)
         router.delete("/session/:name", use: self.destroy)
         router.get("/session/:name/dependency-graph", use: self.dependencyGraph)
+        router.get("/session/:name/logs", use: self.logs)
     }
 
     struct Created: Encodable {
@@ -100,6 +101,16 @@ struct SessionRoutes {
             "session_id": "\(session.id)", "recursive": "\(recursive)", "changed": "\(changed.count)",
         ])
         let body = recursive ? JSONValue.array(changed.map { _ in .object([]) }) : .object([("stats", .object([]))])
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: body.text)))
+    }
+
+    /// The output the agent reported (its last MiB), as `{"result": {"logs": "..."}}`.
+    @Sendable func logs(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let session = try await self.resolve(request, context: context)
+        let text = try await self.sessions.logs(of: session.id)
+        let body = JSONValue.object([("result", .object([("logs", .string(text))]))])
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: body.text)))

@@ -10,6 +10,7 @@ struct SystemRoutes {
     let health: HealthCheck
     let metrics: PrometheusCollectorRegistry
     let poolGauges: PoolGauges
+    let sessionGauges: SessionGauges
 
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/") { _, _ in
@@ -25,6 +26,7 @@ struct SystemRoutes {
         }
         router.get("/metrics") { _, _ in
             await self.poolGauges.refresh()
+            await self.sessionGauges.refresh()
             var buffer: [UInt8] = []
             self.metrics.emit(into: &buffer)
             return Response(

@@ -86,6 +86,7 @@ public struct PostgresSessionStore: SessionStore {
                     """)
             }
             try await Self.appendEvent(tx, name: "session_enqueued", id: id, sessionName: creation.name, owner: creation.owner, reason: "")
+            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(scalingGroup))")
             guard let created = try await tx.query("\(Self.columns) WHERE s.id = \(id)").first else {
                 throw PostgresError(.decoding, message: "the new session vanished")
             }
@@ -181,7 +182,7 @@ public struct PostgresSessionStore: SessionStore {
                 guard let session = byID[target], !session.status.isDead else { continue }
                 let next: SessionStatus
                 let event: String
-                if session.status == .pending || forced || session.agentID == nil {
+                if session.status == .pending || forced || session.agentID == nil || session.status == .error {
                     next = session.status == .pending ? .cancelled : .terminated
                     event = next == .cancelled ? "session_cancelled" : "session_terminated"
                 } else {
@@ -189,6 +190,18 @@ public struct PostgresSessionStore: SessionStore {
                     event = "session_terminating"
                 }
                 let info = forced ? "force-terminated" : "user-requested"
+                if let agent = session.agentID, session.status != .pending, session.status != .error {
+                    // The agent stops the process; a forced destroy releases the slots without waiting for it.
+                    try await tx.execute(
+                        """
+                        INSERT INTO agent_commands (agent_id, session_id, kind) VALUES (\(agent), \(target), 'stop')
+                        ON CONFLICT (session_id, kind) DO NOTHING
+                        """)
+                    try await tx.execute("SELECT pg_notify('agent_commands', \(agent))")
+                }
+                if next.isDead, let group = session.scalingGroup {
+                    try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(group))")
+                }
                 try await tx.execute(
                     """
                     UPDATE sessions SET status = \(next.rawValue), status_info = \(info), status_changed = \(now),
@@ -214,6 +227,10 @@ public struct PostgresSessionStore: SessionStore {
         try await self.pool.query(
             "\(Self.columns) JOIN session_dependencies d ON d.depends_on = s.id WHERE d.session_id = \(id) ORDER BY s.created_at"
         ).map(Self.record)
+    }
+
+    public func logs(of id: UUID) async throws -> String {
+        try await self.pool.query("SELECT content FROM session_logs WHERE session_id = \(id)").first?.decode("content") ?? ""
     }
 
     public func dependencyGraph(of id: UUID) async throws -> DependencyNode? {

@@ -1,0 +1,151 @@
+import Foundation
+
+/// The JSON an agent and the manager exchange on `POST /agent-rpc/sync`, the same for the embedded process
+/// agent and for `manager agent` on another machine.
+///
+/// An agent calls sync in a loop: it says who it is (which is also its heartbeat), acknowledges the commands it
+/// has carried out, reports session progress, and receives the commands still open for it. With `wait` > 0 the
+/// call is a long poll that returns as soon as a command is queued for the agent.
+public enum AgentProtocol {
+    public static let path = "/agent-rpc/sync"
+
+    public struct SyncRequest: Codable, Sendable {
+        public var agent: AgentInfo
+        /// Ids of commands carried out; they are not sent again.
+        public var acked: [Int64]
+        public var reports: [SessionReport]
+        /// Seconds to wait for a command when none is open (0 to 30).
+        public var wait: Double
+
+        public init(agent: AgentInfo, acked: [Int64], reports: [SessionReport], wait: Double) {
+            self.agent = agent
+            self.acked = acked
+            self.reports = reports
+            self.wait = wait
+        }
+    }
+
+    public struct AgentInfo: Codable, Sendable, Hashable {
+        public var id: String
+        public var scalingGroup: String
+        public var architecture: String
+        /// `{"cpu": "8", "mem": "17179869184"}`.
+        public var availableSlots: [String: String]
+        public var addr: String
+        public var version: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, architecture, addr, version
+            case scalingGroup = "scaling_group"
+            case availableSlots = "available_slots"
+        }
+
+        public init(
+            id: String, scalingGroup: String, architecture: String, availableSlots: [String: String], addr: String,
+            version: String
+        ) {
+            self.id = id
+            self.scalingGroup = scalingGroup
+            self.architecture = architecture
+            self.availableSlots = availableSlots
+            self.addr = addr
+            self.version = version
+        }
+    }
+
+    /// What happened to a session on the agent.
+    public struct SessionReport: Codable, Sendable, Hashable {
+        public enum Status: String, Codable, Sendable {
+            case preparing = "PREPARING"
+            case running = "RUNNING"
+            case terminated = "TERMINATED"
+        }
+
+        public var sessionID: UUID
+        public var status: Status
+        /// Set with TERMINATED when a process ran.
+        public var exitCode: Int?
+        /// Output written since the previous report.
+        public var log: String?
+
+        enum CodingKeys: String, CodingKey {
+            case status, log
+            case sessionID = "session_id"
+            case exitCode = "exit_code"
+        }
+
+        public init(sessionID: UUID, status: Status, exitCode: Int? = nil, log: String? = nil) {
+            self.sessionID = sessionID
+            self.status = status
+            self.exitCode = exitCode
+            self.log = log
+        }
+    }
+
+    public struct SyncResponse: Codable, Sendable {
+        public var commands: [Command]
+        /// How often the agent should call even when idle.
+        public var heartbeatInterval: Double
+
+        enum CodingKeys: String, CodingKey {
+            case commands
+            case heartbeatInterval = "heartbeat_interval"
+        }
+
+        public init(commands: [Command], heartbeatInterval: Double) {
+            self.commands = commands
+            self.heartbeatInterval = heartbeatInterval
+        }
+    }
+
+    public struct Command: Codable, Sendable, Hashable {
+        public enum Kind: String, Codable, Sendable {
+            case start, stop
+        }
+
+        public var id: Int64
+        public var kind: Kind
+        public var sessionID: UUID
+        /// Present on `start`.
+        public var spec: SessionSpec?
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, spec
+            case sessionID = "session_id"
+        }
+
+        public init(id: Int64, kind: Kind, sessionID: UUID, spec: SessionSpec?) {
+            self.id = id
+            self.kind = kind
+            self.sessionID = sessionID
+            self.spec = spec
+        }
+    }
+
+    /// What an agent needs to run a session.
+    public struct SessionSpec: Codable, Sendable, Hashable {
+        public var name: String
+        public var type: String
+        public var accessKey: String
+        public var command: String?
+        public var environ: [String: String]
+        public var slots: [String: String]
+
+        enum CodingKeys: String, CodingKey {
+            case name, type, command, environ, slots
+            case accessKey = "access_key"
+        }
+
+        public init(
+            name: String, type: String, accessKey: String, command: String?, environ: [String: String],
+            slots: [String: String]
+        ) {
+            self.name = name
+            self.type = type
+            self.accessKey = accessKey
+            self.command = command
+            self.environ = environ
+            self.slots = slots
+        }
+    }
+}

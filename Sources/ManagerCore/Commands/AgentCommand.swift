@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SchedulerKit
+import ServiceLifecycle
+import UnixSignals
+
+/// `manager agent`: a process agent on another machine, joining a manager over the network.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Run a process agent that runs sessions for a manager.")
+
+    @Option(help: "The manager's base URL, e.g. http://10.0.0.5:8091.") var manager: String
+    @Option(help: "The manager's agent.secret (default: the MANAGER_AGENT_SECRET environment variable).") var secret: String?
+    @Option(help: "This agent's id (default: the host name).") var id: String?
+    @Option(name: .customLong("scaling-group"), help: "The scaling group to join.") var scalingGroup = "default"
+    @Option(help: "CPU slots to offer (default: all processors).") var cpu: String?
+    @Option(help: "Memory to offer, like 8g (default: all memory).") var mem: String?
+    @Option(help: "Architecture to announce (default: uname -m).") var architecture: String?
+    @Option(name: .customLong("work-dir"), help: "Where sessions get their folders.") var workDir = "state/remote-agent"
+    @Option(name: .customLong("stop-grace"), help: "Seconds between SIGTERM and SIGKILL when a session is stopped.")
+    var stopGrace: Double = 10
+    @Option(name: .customLong("poll-wait"), help: "Seconds one long poll waits (the heartbeat interval).")
+    var pollWait: Double = 10
+    @Option(help: "Run this many agents in one process (<id>-1 … <id>-N), for load tests.") var instances = 1
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard self.manager.hasPrefix("http://") || self.manager.hasPrefix("https://") else {
+            throw ValidationError("--manager must be an http or https URL")
+        }
+        guard (1...1000).contains(self.instances) else { throw ValidationError("--instances must be between 1 and 1000") }
+        if let cpu, SlotAmount(parsing: cpu) == nil { throw ValidationError("--cpu must be an amount like 4 or 0.5") }
+        if let mem, SlotAmount(parsing: mem) == nil { throw ValidationError("--mem must be an amount like 8g") }
+        guard self.stopGrace >= 0, self.pollWait > 0, self.pollWait <= 30 else {
+            throw ValidationError("--stop-grace must be >= 0 and --poll-wait between 0 and 30")
+        }
+        guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("--log-level is not a level") }
+        guard (self.secret ?? ProcessInfo.processInfo.environment["MANAGER_AGENT_SECRET"]).map({ !$0.isEmpty }) == true else {
+            throw ValidationError("give the manager's agent.secret with --secret or MANAGER_AGENT_SECRET")
+        }
+    }
+
+    func run() async throws {
+        var logging = ManagerConfig.Logging()
+        logging.level = Logger.Level(rawValue: self.logLevel) ?? .info
+        let logger = LoggingSetup.bootstrap(logging)
+        let secret = self.secret ?? ProcessInfo.processInfo.environment["MANAGER_AGENT_SECRET"] ?? ""
+        var slots = MachineInfo.slots
+        if let cpu { slots["cpu"] = cpu }
+        if let mem { slots["mem"] = mem }
+        let baseID = self.id ?? ProcessInfo.processInfo.hostName
+        let agents = (1...self.instances).map { index in
+            let id = self.instances == 1 ? baseID : "\(baseID)-\(index)"
+            let settings = AgentSettings(
+                id: id, scalingGroup: self.scalingGroup, architecture: self.architecture ?? MachineInfo.architecture,
+                slots: slots, workDir: self.instances == 1 ? self.workDir : "\(self.workDir)/\(id)",
+                managerURL: self.manager, secret: secret, stopGrace: .milliseconds(Int64(self.stopGrace * 1000)),
+                pollWait: .milliseconds(Int64(self.pollWait * 1000)))
+            return ServiceGroupConfiguration.ServiceConfiguration(service: ProcessAgent(settings: settings, logger: logger))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: agents, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        try await group.run()
+    }
+}

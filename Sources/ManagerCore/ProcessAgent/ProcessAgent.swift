@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Runs sessions as host processes for the manager, through the agent protocol (`AgentProtocol`).
+///
+/// Two loops share one state: a long poll that receives commands, and a monitor that reaps processes every
+/// 50 ms and sends reports and acknowledgements as soon as there are any. Commands are acknowledged only after
+/// they were carried out, and `SessionWorkspace` markers make a repeated or replayed command harmless, so neither
+/// an agent restart nor a manager restart loses or doubles work. On shutdown the processes keep running; the
+/// next start adopts them.
+public final class ProcessAgent: Service, Sendable {
+    private let settings: AgentSettings
+    private let link: ManagerLink
+    private let client: HTTPClient
+    private let state: AgentState
+    private let logger: Logger
+
+    public init(settings: AgentSettings, logger: Logger) {
+        self.settings = settings
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.link = ManagerLink(client: self.client, managerURL: settings.managerURL, secret: settings.secret)
+        var logger = logger
+        logger[metadataKey: "agent_id"] = "\(settings.id)"
+        self.logger = logger
+        self.state = AgentState(settings: settings, logger: logger)
+    }
+
+    var info: AgentProtocol.AgentInfo {
+        AgentProtocol.AgentInfo(
+            id: self.settings.id, scalingGroup: self.settings.scalingGroup, architecture: self.settings.architecture,
+            availableSlots: self.settings.slots, addr: ProcessInfo.processInfo.hostName,
+            version: ManagerVersion.current)
+    }
+
+    public func run() async throws {
+        await self.state.recover()
+        self.logger.info("process agent starting", metadata: [
+            "manager": "\(self.settings.managerURL)", "scaling_group": "\(self.settings.scalingGroup)",
+            "slots": "\(self.settings.slots.sorted { $0.key < $1.key })",
+        ])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.pollLoop() }
+                group.addTask { await self.monitorLoop() }
+            }
+        } onGracefulShutdown: {
+            self.state.stopRunning()
+        }
+        try? await self.client.shutdown()
+    }
+
+    private func pollLoop() async {
+        var failures = 0
+        let wait = Double(self.settings.pollWait.components.seconds)
+        while self.state.isRunning {
+            do {
+                let acks = await self.state.outgoing().acks
+                let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: [], wait: wait))
+                failures = 0
+                await self.state.delivered(reports: [], acks: acks)
+                await self.state.handle(response.commands)
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 30 == 0 {
+                    self.logger.warning("cannot reach the manager", metadata: ["error": "\(error)", "attempts": "\(failures)"])
+                }
+                try? await Task.sleep(for: .milliseconds(min(2000, 100 * failures)))
+            }
+        }
+    }
+
+    private func monitorLoop() async {
+        while self.state.isRunning {
+            await self.state.monitor()
+            let (reports, acks) = await self.state.outgoing()
+            if !reports.isEmpty || !acks.isEmpty {
+                do {
+                    let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: reports, wait: 0))
+                    await self.state.delivered(reports: reports, acks: acks)
+                    await self.state.handle(response.commands)
+                } catch {
+                    self.logger.debug("report delivery failed; will retry", metadata: ["error": "\(error)"])
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import SchedulerKit
+
+/// Reads what one pass over a scaling group needs, in a handful of bulk queries (none per session).
+struct SchedulingSnapshotReader {
+    /// The most pending sessions one pass considers; the rest wait for the next pass.
+    let maxPendingPerPass: Int
+
+    func read(group: String, in tx: PostgresSession) async throws -> SchedulingSnapshot? {
+        guard let groupRow = try await tx.query(
+            """
+            SELECT g.scheduler, g.scheduler_opts, extract(epoch FROM now())::float8 AS now,
+                   coalesce(st.round_robin_cursor, 0) AS cursor
+            FROM scaling_groups g LEFT JOIN scheduler_state st ON st.scaling_group = g.name
+            WHERE g.name = \(group)
+            """
+        ).first else { return nil }
+        let optionsJSON = try JSONValue.decode(groupRow.decode("scheduler_opts", as: JSONB.self).text)
+        let options = (try? ScalingGroupOptions.parse(optionsJSON).get()) ?? ScalingGroupOptions()
+
+        let pending = try await tx.query(
+            """
+            SELECT s.id::text AS id, s.name, s.session_type, s.access_key, s.domain_name, s.group_id::text AS group_id,
+                   s.architecture, s.requested_slots, extract(epoch FROM s.created_at)::float8 AS created_at,
+                   extract(epoch FROM s.starts_at)::float8 AS starts_at,
+                   coalesce((s.status_data #>> '{scheduler,retries}')::int, 0) AS retries,
+                   ARRAY(SELECT d.depends_on::text FROM session_dependencies d WHERE d.session_id = s.id) AS dependencies
+            FROM sessions s
+            WHERE s.scaling_group_name = \(group) AND s.status = 'PENDING'
+            ORDER BY s.created_at LIMIT \(self.maxPendingPerPass)
+            """
+        ).map { row in
+            PendingSession(
+                id: try row.decode("id"), name: try row.decode("name"),
+                type: SessionType(rawValue: try row.decode("session_type")) ?? .interactive,
+                accessKey: try row.decode("access_key"), domainName: try row.decode("domain_name"),
+                groupID: try row.decode("group_id"), architecture: try row.decode("architecture"),
+                requested: Self.slots(try JSONValue.decode(row.decode("requested_slots", as: JSONB.self).text)),
+                createdAt: try row.decode("created_at"), startsAt: try row.decodeOptional("starts_at"),
+                dependencies: try row.decode("dependencies"), retries: try row.decode("retries"))
+        }
+
+        var dependencies: [String: DependencyState] = [:]
+        let dependencyIDs = Set(pending.flatMap(\.dependencies))
+        if !dependencyIDs.isEmpty {
+            for row in try await tx.query(
+                "SELECT id::text AS id, name, status, result FROM sessions WHERE id = ANY(\(Array(dependencyIDs))::uuid[])")
+            {
+                dependencies[try row.decode("id")] = DependencyState(
+                    name: try row.decode("name"), status: SessionStatus(rawValue: try row.decode("status")) ?? .error,
+                    result: SessionResult(rawValue: try row.decode("result")) ?? .undefined)
+            }
+        }
+
+        let agents = try await self.agents(group: group, in: tx)
+        let owners = Array(Set(pending.map(\.accessKey))).sorted()
+        let keypairs = try await self.keypairs(owners, in: tx)
+        let groups = try await self.budgets(
+            limits: "SELECT id::text AS key, total_resource_slots AS limits FROM groups WHERE id = ANY(\(Array(Set(pending.map(\.groupID))))::uuid[]) AND total_resource_slots <> '{}' ORDER BY id FOR UPDATE",
+            usageColumn: "s.group_id::text", in: tx)
+        let domains = try await self.budgets(
+            limits: "SELECT name AS key, total_resource_slots AS limits FROM domains WHERE name = ANY(\(Array(Set(pending.map(\.domainName))))::text[]) AND total_resource_slots <> '{}' ORDER BY name FOR UPDATE",
+            usageColumn: "s.domain_name", in: tx)
+
+        return SchedulingSnapshot(
+            scalingGroup: group, scheduler: SchedulerKind(name: try groupRow.decode("scheduler")), options: options,
+            now: try groupRow.decode("now"), pending: pending, agents: agents, dependencies: dependencies,
+            keypairs: keypairs, groups: groups, domains: domains, roundRobinCursor: try groupRow.decode("cursor"))
+    }
+
+    /// Agents of the group with their occupancy summed from the sessions that hold slots on them.
+    private func agents(group: String, in tx: PostgresSession) async throws -> [AgentSnapshot] {
+        var occupied: [String: ResourceSlots] = [:]
+        for row in try await tx.query(
+            """
+            SELECT s.agent_id, e.key, sum(e.value::numeric)::text AS amount
+            FROM sessions s CROSS JOIN LATERAL jsonb_each_text(s.occupying_slots) e
+            WHERE s.agent_id IN (SELECT id FROM agents WHERE scaling_group = \(group) AND status = 'ALIVE')
+              AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
+            GROUP BY s.agent_id, e.key
+            """)
+        {
+            let agent: String = try row.decode("agent_id")
+            occupied[agent, default: .empty][try row.decode("key", as: String.self)] =
+                SlotAmount(parsing: try row.decode("amount")) ?? .zero
+        }
+        return try await tx.query(
+            """
+            SELECT id, architecture, status, schedulable, available_slots FROM agents
+            WHERE scaling_group = \(group) AND status <> 'TERMINATED' ORDER BY id
+            """
+        ).map { row in
+            let id: String = try row.decode("id")
+            return AgentSnapshot(
+                id: id, architecture: try row.decode("architecture"), isAlive: try row.decode("status", as: String.self) == "ALIVE",
+                isSchedulable: try row.decode("schedulable"),
+                capacity: Self.slots(try JSONValue.decode(row.decode("available_slots", as: JSONB.self).text)),
+                occupied: occupied[id] ?? .empty)
+        }
+    }
+
+    /// Policies and usage of the keypairs with pending sessions. Their rows are locked so that passes over other
+    /// scaling groups (possibly on other replicas) cannot grant the same keypair's quota at the same time.
+    private func keypairs(_ owners: [String], in tx: PostgresSession) async throws -> [String: KeypairBudget] {
+        guard !owners.isEmpty else { return [:] }
+        var budgets: [String: KeypairBudget] = [:]
+        for row in try await tx.query(
+            """
+            SELECT k.access_key, p.max_concurrent_sessions, p.total_resource_slots FROM keypairs k
+            JOIN keypair_resource_policies p ON p.name = k.resource_policy
+            WHERE k.access_key = ANY(\(owners)::text[]) ORDER BY k.access_key FOR UPDATE OF k
+            """)
+        {
+            budgets[try row.decode("access_key")] = KeypairBudget(
+                maxConcurrentSessions: try row.decode("max_concurrent_sessions"),
+                resources: ResourceBudget(limits: Self.slots(try JSONValue.decode(row.decode("total_resource_slots", as: JSONB.self).text))))
+        }
+        for row in try await tx.query(
+            """
+            SELECT access_key, count(*) AS n FROM sessions
+            WHERE access_key = ANY(\(owners)::text[]) AND status = ANY(\(SessionOccupancy.activeNames)::text[])
+            GROUP BY access_key
+            """)
+        {
+            budgets[try row.decode("access_key"), default: KeypairBudget()].runningSessions = try row.decode("n")
+        }
+        for (key, used) in try await self.usage(column: "s.access_key", keys: owners, in: tx) {
+            budgets[key, default: KeypairBudget()].resources.used = used
+        }
+        return budgets
+    }
+
+    /// Limits from `limits` (rows `key`, `limits`), locked, and what active sessions use against them.
+    private func budgets(limits: SQL, usageColumn: SQL, in tx: PostgresSession) async throws -> [String: ResourceBudget] {
+        var budgets: [String: ResourceBudget] = [:]
+        for row in try await tx.query(limits) {
+            budgets[try row.decode("key")] = ResourceBudget(
+                limits: Self.slots(try JSONValue.decode(row.decode("limits", as: JSONB.self).text)))
+        }
+        guard !budgets.isEmpty else { return [:] }
+        for (key, used) in try await self.usage(column: usageColumn, keys: Array(budgets.keys), in: tx) {
+            budgets[key]?.used = used
+        }
+        return budgets
+    }
+
+    /// Slots held by active sessions, summed per value of `column` (a fixed fragment, never user data).
+    private func usage(column: SQL, keys: [String], in tx: PostgresSession) async throws -> [String: ResourceSlots] {
+        var usage: [String: ResourceSlots] = [:]
+        for row in try await tx.query(
+            """
+            SELECT \(column) AS owner, e.key, sum(e.value::numeric)::text AS amount
+            FROM sessions s CROSS JOIN LATERAL jsonb_each_text(s.occupying_slots) e
+            WHERE \(column) = ANY(\(keys)::text[]) AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
+            GROUP BY 1, 2
+            """)
+        {
+            usage[try row.decode("owner"), default: .empty][try row.decode("key", as: String.self)] =
+                SlotAmount(parsing: try row.decode("amount")) ?? .zero
+        }
+        return usage
+    }
+
+    static func slots(_ json: JSONValue) -> ResourceSlots {
+        (try? ResourceSlots.parse(json).get()) ?? .empty
+    }
+}

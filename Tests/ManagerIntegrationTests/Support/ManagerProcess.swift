@@ -16,10 +16,21 @@ final class ManagerProcess: @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
+    /// The embedded process agent's slots; nil runs the manager without one (sessions stay PENDING).
+    struct LocalAgent {
+        var cpu = "4"
+        var mem = "8g"
+        var id = "local"
+    }
+
+    /// The secret remote agents present in tests.
+    static let agentSecret = "test-agent-secret"
+
     /// Writes a config, migrates, creates an admin keypair and (unless `start` is false) starts the daemon.
     init(
         _ environment: TestEnvironment, database: TestDatabase? = nil, redisPort: Int? = nil,
-        extraConfig: String = "", start: Bool = true, migrate: Bool = true
+        extraConfig: String = "", localAgent: LocalAgent? = nil, heartbeatTimeout: String = "30s",
+        start: Bool = true, migrate: Bool = true
     ) async throws {
         self.environment = environment
         if let database {
@@ -44,6 +55,17 @@ final class ManagerProcess: @unchecked Sendable {
             timeout = "500ms"
             [logging]
             level = "debug"
+            [agent]
+            secret = "\(Self.agentSecret)"
+            heartbeat_timeout = "\(heartbeatTimeout)"
+            heartbeat_interval = "1s"
+            [agent.local]
+            enabled = \(localAgent != nil)
+            id = "\(localAgent?.id ?? "local")"
+            cpu = "\(localAgent?.cpu ?? "1")"
+            mem = "\(localAgent?.mem ?? "1g")"
+            stop_grace = "2s"
+            work_dir = "\(self.directory.appendingPathComponent("agent").path)"
             \(extraConfig)
             """
         try config.write(toFile: self.configPath, atomically: true, encoding: .utf8)

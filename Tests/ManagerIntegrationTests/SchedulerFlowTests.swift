@@ -1,0 +1,169 @@
+import Foundation
+import SchedulerKit
+import Testing
+@testable import ManagerCore
+
+/// Sessions really run: the scheduler loop, the embedded process agent and the official CLI, end to end.
+@Suite struct SchedulerFlowTests {
+    struct Setup {
+        let manager: ManagerProcess
+        let cli: BackendAICLI
+        let pool: PostgresPool
+        var probe: SessionProbe { SessionProbe(pool: self.pool) }
+    }
+
+    static func setUp(localAgent: ManagerProcess.LocalAgent? = .init(), heartbeatTimeout: String = "30s") async throws -> Setup {
+        let environment = try TestEnvironment.current()
+        let manager = try await ManagerProcess(environment, localAgent: localAgent, heartbeatTimeout: heartbeatTimeout)
+        let cli = BackendAICLI(
+            environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey,
+            secretKey: manager.adminSecretKey)
+        return Setup(manager: manager, cli: cli, pool: manager.database.makePool())
+    }
+
+    static func batch(_ cli: BackendAICLI, _ name: String, _ command: String, depends: [String] = [], extra: [String] = []) async throws {
+        let created = try await cli.run(
+            ["session", "create", "--type", "batch", "-c", command, "-t", name] + depends.flatMap { ["--depends", $0] }
+                + extra + ["python:3.11"])
+        #expect((created.stdout + created.stderr).contains("enqueued"), "\(created.stdout) \(created.stderr)")
+    }
+
+    @Test("a batch chain A → B → C runs in order, all SUCCESS; the CLI shows the graph, the events and the logs")
+    func chainRunsInOrder() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        try await Self.batch(setup.cli, "chain-a", "echo from-a; sleep 0.3")
+        try await Self.batch(setup.cli, "chain-b", "echo from-b", depends: ["chain-a"])
+        try await Self.batch(setup.cli, "chain-c", "echo from-c; exit 0", depends: ["chain-b"])
+
+        let rows = try await setup.probe.waitFor(["chain-a", "chain-b", "chain-c"], in: ["TERMINATED", "CANCELLED", "ERROR"])
+        for name in ["chain-a", "chain-b", "chain-c"] {
+            let row = try #require(rows[name])
+            #expect(row.status == "TERMINATED" && row.result == "SUCCESS" && row.exitCode == 0, "\(name): \(row)")
+            #expect(row.statusInfo == "task-finished")
+            #expect(row.agentID == "local")
+        }
+        // Each dependent was scheduled only after its dependency had ended.
+        let a = try #require(rows["chain-a"])
+        let b = try #require(rows["chain-b"])
+        let c = try #require(rows["chain-c"])
+        let aEnd = try #require(SessionProbe.when(a, "TERMINATED"))
+        let bStart = try #require(SessionProbe.when(b, "SCHEDULED"))
+        let bEnd = try #require(SessionProbe.when(b, "TERMINATED"))
+        let cStart = try #require(SessionProbe.when(c, "SCHEDULED"))
+        #expect(aEnd <= bStart && bEnd <= cStart)
+        for status in ["PENDING", "SCHEDULED", "PREPARING", "RUNNING", "TERMINATED"] {
+            #expect(SessionProbe.when(c, status) != nil, "history lacks \(status)")
+        }
+
+        let graph = try await setup.cli.run(["session", "show-graph", "-t", "chain-c"])
+        for name in ["chain-a", "chain-b", "chain-c"] { #expect(graph.stdout.contains(name), "\(graph.stdout) \(graph.stderr)") }
+        #expect(graph.stdout.contains("KernelStatus.TERMINATED"))
+
+        let events = try await setup.cli.run(["session", "events", "chain-b"], stopAfter: .seconds(3))
+        let names = events.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(names.starts(with: [
+            "session_enqueued", "session_scheduled", "session_preparing", "session_started", "session_success",
+            "session_terminated",
+        ]), "\(events.stdout) \(events.stderr)")
+
+        let logs = try await setup.cli.run(["session", "logs", a.id.uuidString.lowercased()])
+        #expect(logs.stdout.contains("from-a"), "\(logs.stdout) \(logs.stderr)")
+    }
+
+    @Test("a failing head ends FAILURE with its exit code and its dependents are cancelled dependency-failed")
+    func failureCancelsDependents() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        try await Self.batch(setup.cli, "fail-a", "echo oops >&2; exit 3")
+        try await Self.batch(setup.cli, "fail-b", "echo never", depends: ["fail-a"])
+        try await Self.batch(setup.cli, "fail-c", "echo never", depends: ["fail-b"])
+        let rows = try await setup.probe.waitFor(["fail-a", "fail-b", "fail-c"], in: ["TERMINATED", "CANCELLED", "ERROR"])
+        let head = try #require(rows["fail-a"])
+        #expect(head.status == "TERMINATED" && head.result == "FAILURE" && head.exitCode == 3 && head.statusInfo == "task-failed")
+        for name in ["fail-b", "fail-c"] {
+            let row = try #require(rows[name])
+            #expect(row.status == "CANCELLED" && row.statusInfo == "dependency-failed", "\(name): \(row)")
+            #expect(SessionProbe.when(row, "SCHEDULED") == nil, "\(name) must never have been scheduled")
+        }
+        let cancelled = try await setup.cli.run(["ps", "--status", "CANCELLED"])
+        #expect(cancelled.stdout.contains("fail-c") && cancelled.stdout.contains("dependency-failed"), "\(cancelled.stdout)")
+        let logs = try await setup.cli.run(["session", "logs", head.id.uuidString.lowercased()])
+        #expect(logs.stdout.contains("oops"), "\(logs.stdout)")
+    }
+
+    @Test("a session larger than any agent waits with the counted reason, then pending_timeout cancels it on time")
+    func oversizedWaitsThenTimesOut() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        let update = try await setup.cli.run(
+            ["admin", "scaling-group", "update", "default", "--scheduler-opts", #"{"pending_timeout": 4}"#])
+        #expect(update.status == 0, "\(update.stderr)")
+        try await Self.batch(setup.cli, "huge", "true", extra: ["-r", "cpu=64"])
+        try await Self.batch(setup.cli, "small", "true")
+
+        try await setup.probe.wait("a scheduler verdict on huge", timeout: .seconds(20)) {
+            try await setup.probe.session("huge")?.statusInfo == "no-available-instances"
+        }
+        let waiting = try #require(try await setup.probe.session("huge"))
+        #expect(waiting.status == "PENDING")
+        #expect(SessionProbe.scheduler(waiting, "msg") == .string("0/1 agents available: 1 insufficient cpu"))
+        // It can never fit, so it does not hold back the queue.
+        _ = try await setup.probe.waitFor(["small"], in: ["TERMINATED"], timeout: .seconds(20))
+
+        let rows = try await setup.probe.waitFor(["huge"], in: ["CANCELLED"], timeout: .seconds(30))
+        let cancelled = try #require(rows["huge"])
+        #expect(cancelled.statusInfo == "pending-timeout")
+        let late = try #require(cancelled.terminatedAt).timeIntervalSince(cancelled.createdAt) - 4
+        // At most one tick (1 s) late, with a little room for the pass itself.
+        #expect(late >= 0 && late <= 1.5, "cancelled \(late) s after the timeout")
+        let events = try await setup.manager.admin.events("/events/session?name=huge", count: 3)
+        #expect(events.map(\.event) == ["session_enqueued", "session_cancelled", "kernel_cancelled"])
+        #expect(events.dropFirst().allSatisfy { $0.data.contains(#""reason": "pending-timeout""#) }, "\(events)")
+    }
+
+    @Test("narrowing allowed_session_types leaves a queued session PENDING with the allowed_session_types reason")
+    func narrowedTypesWait() async throws {
+        let setup = try await Self.setUp(localAgent: nil)
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        try await Self.batch(setup.cli, "queued", "true")
+        try await setup.probe.wait("a first verdict", timeout: .seconds(20)) {
+            try await setup.probe.session("queued")?.statusInfo == "no-available-instances"
+        }
+        let update = try await setup.cli.run(
+            ["admin", "scaling-group", "update", "default", "--scheduler-opts", #"{"allowed_session_types": ["interactive"]}"#])
+        #expect(update.status == 0, "\(update.stderr)")
+        try await setup.probe.wait("the allowed_session_types reason", timeout: .seconds(20)) {
+            try await setup.probe.session("queued")?.statusInfo == "predicate-checks-failed"
+        }
+        let row = try #require(try await setup.probe.session("queued"))
+        #expect(row.status == "PENDING")
+        let failed = SessionProbe.scheduler(row, "failed_predicates")
+        #expect(failed == .array([.object([
+            ("name", .string("allowed_session_types")),
+            ("msg", .string("The scaling group 'default' does not accept the session type 'batch'.")),
+        ])]), "\(String(describing: failed))")
+        let info = try await setup.cli.run(["session", "info", row.id.uuidString.lowercased()])
+        #expect(info.stdout.contains("allowed_session_types"), "\(info.stdout)")
+    }
+
+    @Test("destroying a running interactive session goes through TERMINATING to TERMINATED and stops its process")
+    func destroyRunning() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        let created = try await setup.cli.run(["session", "create", "-c", "echo up; exec sleep 300", "-t", "shell", "python:3.11"])
+        #expect(created.status == 0, "\(created.stderr)")
+        _ = try await setup.probe.waitFor(["shell"], in: ["RUNNING"])
+        let removed = try await setup.cli.run(["session", "rm", "shell"])
+        #expect(removed.status == 0, "\(removed.stdout) \(removed.stderr)")
+        let rows = try await setup.probe.waitFor(["shell"], in: ["TERMINATED"], timeout: .seconds(20))
+        let row = try #require(rows["shell"])
+        #expect(row.statusInfo == "user-requested" && row.exitCode == 143, "\(row)")
+        #expect(SessionProbe.when(row, "TERMINATING") != nil)
+        let pidText = try String(
+            contentsOf: setup.manager.directory.appendingPathComponent("agent/sessions/\(row.id.uuidString.lowercased())/pid"),
+            encoding: .utf8)
+        let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(pid, 0) != 0, "the session's process must be gone")
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// A real `manager agent` process joining a manager over HTTP.
+final class AgentProcess: @unchecked Sendable {
+    let workDir: URL
+    let logPath: String
+    private var pid: pid_t?
+
+    init(
+        _ environment: TestEnvironment, managerEndpoint: String, id: String, cpu: String = "2", mem: String = "2g",
+        instances: Int = 1, scalingGroup: String = "default", workDir: URL? = nil
+    ) throws {
+        self.workDir = try workDir ?? environment.scratchDirectory("agent-\(id)")
+        self.logPath = self.workDir.appendingPathComponent("agent.log").path
+        try self.start(managerEndpoint: managerEndpoint, id: id, cpu: cpu, mem: mem, instances: instances, scalingGroup: scalingGroup)
+    }
+
+    private func start(managerEndpoint: String, id: String, cpu: String, mem: String, instances: Int, scalingGroup: String) throws {
+        self.pid = try spawn(
+            TestEnvironment.managerExecutable,
+            ["agent", "--manager", managerEndpoint, "--secret", ManagerProcess.agentSecret, "--id", id, "--cpu", cpu,
+             "--mem", mem, "--instances", String(instances), "--scaling-group", scalingGroup,
+             "--work-dir", self.workDir.appendingPathComponent("sessions-root").path, "--poll-wait", "1", "--stop-grace", "1",
+             "--log-level", "debug"],
+            environment: ManagerProcess.cleanEnvironment(), currentDirectory: TestEnvironment.repositoryRoot,
+            stdout: self.logPath, stderr: self.logPath)
+    }
+
+    /// Sends `signal` and reaps the process.
+    func kill(_ signal: Int32 = SIGKILL) async throws {
+        guard let pid = self.pid else { return }
+        Foundation.kill(pid, signal)
+        let deadline = ContinuousClock.now + .seconds(20)
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) != pid {
+            guard ContinuousClock.now < deadline else {
+                Foundation.kill(pid, SIGKILL)
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        self.pid = nil
+    }
+
+    func log() -> String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
+
+    /// Kills what sessions left running (their process groups), from the pid files the agent wrote.
+    func killSessionProcesses() {
+        let root = self.workDir.appendingPathComponent("sessions-root")
+        guard let enumerator = FileManager.default.enumerator(atPath: root.path) else { return }
+        for case let path as String in enumerator where path.hasSuffix("/pid") {
+            if let text = try? String(contentsOfFile: root.appendingPathComponent(path).path, encoding: .utf8),
+                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                Foundation.kill(-pid, SIGKILL)
+            }
+        }
+    }
+
+    deinit {
+        self.killSessionProcesses()
+        if let pid { Foundation.kill(pid, SIGKILL); var status: Int32 = 0; waitpid(pid, &status, 0) }
+    }
+}

@@ -46,11 +46,11 @@ final class SchedulerService: Service, Sendable {
     func run() async throws {
         // Ticks and wake-ups both land in one coalescing stream.
         let (triggers, trigger) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingNewest(1))
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
                 group.addTask {
                     while !Task.isCancelled {
-                        try await Task.sleep(for: self.configuration.tickInterval)
+                        try? await Task.sleep(for: self.configuration.tickInterval)
                         trigger.yield(true)
                     }
                 }
@@ -64,7 +64,7 @@ final class SchedulerService: Service, Sendable {
                     if contended {
                         // Another replica held a group's lock with a possibly older snapshot: look again shortly.
                         group.addTask {
-                            try await Task.sleep(for: .milliseconds(100))
+                            try? await Task.sleep(for: .milliseconds(100))
                             trigger.yield(false)
                         }
                     }

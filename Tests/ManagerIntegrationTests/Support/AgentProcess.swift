@@ -57,8 +57,8 @@ final class AgentProcess: @unchecked Sendable {
         }
     }
 
+    /// Only the agent: its sessions' processes outlive it on purpose (a restarted agent adopts them).
     deinit {
-        self.killSessionProcesses()
         if let pid { Foundation.kill(pid, SIGKILL); var status: Int32 = 0; waitpid(pid, &status, 0) }
     }
 }

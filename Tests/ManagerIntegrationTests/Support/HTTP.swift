@@ -112,8 +112,26 @@ struct SSEEvent: Sendable, Equatable {
 }
 
 extension SignedClient {
-    /// Opens an SSE stream and returns its first `count` events (then hangs up).
-    func events(_ pathAndQuery: String, lastEventID: String? = nil, count: Int) async throws -> [SSEEvent] {
+    /// Opens an SSE stream and returns its first `count` events (then hangs up); fails after `timeout`.
+    func events(
+        _ pathAndQuery: String, lastEventID: String? = nil, count: Int, timeout: Duration = .seconds(20)
+    ) async throws -> [SSEEvent] {
+        try await withThrowingTaskGroup(of: [SSEEvent]?.self) { group in
+            group.addTask { try await self.readEvents(pathAndQuery, lastEventID: lastEventID, count: count) }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            guard let events = first else {
+                throw SessionProbe.Timeout(description: "fewer than \(count) events on \(pathAndQuery) within \(timeout)")
+            }
+            return events
+        }
+    }
+
+    private func readEvents(_ pathAndQuery: String, lastEventID: String?, count: Int) async throws -> [SSEEvent] {
         var request = HTTPClientRequest(url: self.endpoint + pathAndQuery)
         request.method = .GET
         // The client signs SSE requests with application/octet-stream and sends no Content-Type.

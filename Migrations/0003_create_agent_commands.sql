@@ -22,10 +22,12 @@ CREATE TABLE scheduler_state (
     last_pass          timestamptz
 );
 
--- The tail of each session's stdout/stderr as its agent reported it (at most 1 MiB is kept).
+-- The tail of each session's stdout/stderr as its agent reported it (at most 1 MiB is kept), and how many
+-- bytes of the output have been received, so a chunk delivered twice is stored once.
 CREATE TABLE session_logs (
-    session_id uuid PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
-    content    text NOT NULL DEFAULT '',
+    session_id     uuid PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+    content        text NOT NULL DEFAULT '',
+    reported_bytes bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 

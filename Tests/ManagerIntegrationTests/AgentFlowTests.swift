@@ -74,7 +74,7 @@ import Testing
             environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey,
             secretKey: manager.adminSecretKey)
         let created = try await cli.run(
-            ["session", "create", "--type", "batch", "-c", "echo started; sleep 3; echo finished", "-t", "phoenix-job", "python:3.11"])
+            ["session", "create", "--type", "batch", "-c", "echo started; sleep 8; echo finished", "-t", "phoenix-job", "python:3.11"])
         #expect(created.status == 0, "\(created.stderr)")
         _ = try await probe.waitFor(["phoenix-job"], in: ["RUNNING"], timeout: .seconds(30))
 
@@ -152,11 +152,16 @@ import Testing
                     var failures = 0
                     for index in stride(from: worker, to: total, by: 16) {
                         // Interactive sessions without a command hold their slot until destroyed: no process needed.
-                        let response = try await clients[index % 2].send(.POST, "/session", json: [
-                            "name": "fleet-\(index)", "image": "python:3.11", "type": "interactive",
-                            "config": ["resources": ["cpu": "1", "mem": "1g"]],
-                        ])
-                        if response.status != 201 { failures += 1 }
+                        // 503 means "retry shortly" (the pool was busy): a client does, so the test does too.
+                        var status = 0
+                        for attempt in 1...5 where status == 0 || status == 503 {
+                            if attempt > 1 { try await Task.sleep(for: .milliseconds(200 * attempt)) }
+                            status = try await clients[index % 2].send(.POST, "/session", json: [
+                                "name": "fleet-\(index)", "image": "python:3.11", "type": "interactive",
+                                "config": ["resources": ["cpu": "1", "mem": "1g"]],
+                            ]).status
+                        }
+                        if status != 201 { failures += 1 }
                     }
                     return failures
                 }

@@ -60,7 +60,7 @@ import Testing
         for name in ["chain-a", "chain-b", "chain-c"] { #expect(graph.stdout.contains(name), "\(graph.stdout) \(graph.stderr)") }
         #expect(graph.stdout.contains("KernelStatus.TERMINATED"))
 
-        let events = try await setup.cli.run(["session", "events", "chain-b"], stopAfter: .seconds(3))
+        let events = try await setup.cli.run(["session", "events", "chain-b"], stopAfter: .seconds(10))
         let names = events.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
         #expect(names.starts(with: [
             "session_enqueued", "session_scheduled", "session_preparing", "session_started", "session_success",
@@ -97,26 +97,28 @@ import Testing
         let setup = try await Self.setUp()
         defer { Task { [pool = setup.pool] in await pool.close() } }
         let update = try await setup.cli.run(
-            ["admin", "scaling-group", "update", "default", "--scheduler-opts", #"{"pending_timeout": 4}"#])
+            ["admin", "scaling-group", "update", "default", "--scheduler-opts", #"{"pending_timeout": 10}"#])
         #expect(update.status == 0, "\(update.stderr)")
         try await Self.batch(setup.cli, "huge", "true", extra: ["-r", "cpu=64"])
-        try await Self.batch(setup.cli, "small", "true")
 
-        try await setup.probe.wait("a scheduler verdict on huge", timeout: .seconds(20)) {
+        try await setup.probe.wait("a scheduler verdict on huge", timeout: .seconds(9), describe: {
+            (try? await setup.probe.session("huge")).map { "\($0.status) \($0.statusInfo ?? "")" } ?? "no session"
+        }) {
             try await setup.probe.session("huge")?.statusInfo == "no-available-instances"
         }
         let waiting = try #require(try await setup.probe.session("huge"))
         #expect(waiting.status == "PENDING")
         #expect(SessionProbe.scheduler(waiting, "msg") == .string("0/1 agents available: 1 insufficient cpu"))
         // It can never fit, so it does not hold back the queue.
+        try await Self.batch(setup.cli, "small", "true")
         _ = try await setup.probe.waitFor(["small"], in: ["TERMINATED"], timeout: .seconds(20))
 
         let rows = try await setup.probe.waitFor(["huge"], in: ["CANCELLED"], timeout: .seconds(30))
         let cancelled = try #require(rows["huge"])
         #expect(cancelled.statusInfo == "pending-timeout")
-        let late = try #require(cancelled.terminatedAt).timeIntervalSince(cancelled.createdAt) - 4
-        // At most one tick (1 s) late, with a little room for the pass itself.
-        #expect(late >= 0 && late <= 1.5, "cancelled \(late) s after the timeout")
+        let late = try #require(cancelled.terminatedAt).timeIntervalSince(cancelled.createdAt) - 10
+        // At most one tick (1 s) late, plus room for the pass itself on a busy 2-core test machine.
+        #expect(late >= 0 && late <= 2.5, "cancelled \(late) s after the timeout")
         let events = try await setup.manager.admin.events("/events/session?name=huge", count: 3)
         #expect(events.map(\.event) == ["session_enqueued", "session_cancelled", "kernel_cancelled"])
         #expect(events.dropFirst().allSatisfy { $0.data.contains(#""reason": "pending-timeout""#) }, "\(events)")

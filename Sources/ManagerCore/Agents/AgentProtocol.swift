@@ -67,18 +67,22 @@ public enum AgentProtocol {
         public var exitCode: Int?
         /// Output written since the previous report.
         public var log: String?
+        /// Where `log` starts in the session's output, in bytes; lets the manager drop a chunk it already has.
+        public var logOffset: Int64?
 
         enum CodingKeys: String, CodingKey {
             case status, log
             case sessionID = "session_id"
             case exitCode = "exit_code"
+            case logOffset = "log_offset"
         }
 
-        public init(sessionID: UUID, status: Status, exitCode: Int? = nil, log: String? = nil) {
+        public init(sessionID: UUID, status: Status, exitCode: Int? = nil, log: String? = nil, logOffset: Int64? = nil) {
             self.sessionID = sessionID
             self.status = status
             self.exitCode = exitCode
             self.log = log
+            self.logOffset = logOffset
         }
     }
 

@@ -21,19 +21,22 @@ public struct PostgresAgentStore: Sendable {
             guard try await tx.query("SELECT 1 FROM scaling_groups WHERE name = \(info.scalingGroup)").first != nil else {
                 throw Refusal(field: "agent.scaling_group", message: "The scaling group '\(info.scalingGroup)' does not exist.")
             }
-            let row = try await tx.query(
+            // No row lock here: sessions and commands hold KEY SHARE locks on agent rows while a pass runs,
+            // and an upsert that leaves the key alone does not wait for them.
+            let previous: String? = try await tx.query("SELECT status FROM agents WHERE id = \(info.id)").first?.decode("status")
+            // A heartbeat is written at most once a second, unless something about the agent changed.
+            try await tx.execute(
                 """
-                WITH previous AS (SELECT status FROM agents WHERE id = \(info.id) FOR UPDATE)
                 INSERT INTO agents (id, scaling_group, status, architecture, available_slots, addr, version, last_heartbeat)
                 VALUES (\(info.id), \(info.scalingGroup), 'ALIVE', \(info.architecture), \(JSONB(text: slots.json.text)),
                         \(info.addr), \(info.version), now())
                 ON CONFLICT (id) DO UPDATE SET scaling_group = EXCLUDED.scaling_group, status = 'ALIVE',
                     architecture = EXCLUDED.architecture, available_slots = EXCLUDED.available_slots,
                     addr = EXCLUDED.addr, version = EXCLUDED.version, last_heartbeat = now(), lost_at = NULL
-                RETURNING (SELECT status FROM previous) AS previous
-                """
-            ).first
-            let previous: String? = try row?.decodeOptional("previous")
+                WHERE agents.status <> 'ALIVE' OR agents.last_heartbeat < now() - interval '1 second'
+                   OR agents.scaling_group <> EXCLUDED.scaling_group OR agents.architecture <> EXCLUDED.architecture
+                   OR agents.available_slots <> EXCLUDED.available_slots
+                """)
             let joined = previous != "ALIVE"
             if joined {
                 try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(info.scalingGroup))")
@@ -48,12 +51,24 @@ public struct PostgresAgentStore: Sendable {
         try await self.pool.withTransaction { tx in
             for report in reports {
                 if let log = report.log, !log.isEmpty {
+                    // Chunks carry their byte range, so a chunk sent twice (a retried sync, a restarted agent)
+                    // is stored once: only the part past what was already stored is appended.
+                    let start = Int(report.logOffset ?? -1)
+                    let end = start >= 0 ? start + log.utf8.count : -1
                     try await tx.execute(
                         """
-                        INSERT INTO session_logs (session_id, content)
-                        SELECT id, right(\(log), 1048576) FROM sessions WHERE id = \(report.sessionID) AND agent_id = \(agentID)
-                        ON CONFLICT (session_id) DO UPDATE
-                        SET content = right(session_logs.content || EXCLUDED.content, 1048576), updated_at = now()
+                        INSERT INTO session_logs (session_id, content, reported_bytes)
+                        SELECT id, right(\(log), 1048576), greatest(\(end), 0) FROM sessions
+                        WHERE id = \(report.sessionID) AND agent_id = \(agentID)
+                        ON CONFLICT (session_id) DO UPDATE SET
+                            content = CASE
+                                WHEN \(start) < 0 THEN right(session_logs.content || \(log), 1048576)
+                                WHEN \(end) <= session_logs.reported_bytes THEN session_logs.content
+                                ELSE right(session_logs.content
+                                    || substr(\(log), greatest(session_logs.reported_bytes - \(start), 0)::int + 1), 1048576)
+                                END,
+                            reported_bytes = greatest(session_logs.reported_bytes, \(end)),
+                            updated_at = now()
                         """)
                 }
                 let applied = try await self.apply(report, agentID: agentID, in: tx)

@@ -172,8 +172,8 @@ actor AgentState {
                 let (text, offset) = tracked.workspace.readLog(from: tracked.logOffset, limit: Self.logChunk)
                 tracked.lastLogReport = now
                 if !text.isEmpty {
+                    self.reports.append(.init(sessionID: id, status: .running, log: text, logOffset: Int64(tracked.logOffset)))
                     tracked.logOffset = offset
-                    self.reports.append(.init(sessionID: id, status: .running, log: text))
                 }
             }
             self.sessions[id] = tracked
@@ -190,7 +190,8 @@ actor AgentState {
             text += chunk
             offset = next
         }
-        self.reports.append(.init(sessionID: id, status: .terminated, exitCode: exitCode, log: text + extraLog))
+        self.reports.append(.init(
+            sessionID: id, status: .terminated, exitCode: exitCode, log: text + extraLog, logOffset: Int64(logOffset)))
     }
 
     /// Reports and acknowledgements waiting to be sent.

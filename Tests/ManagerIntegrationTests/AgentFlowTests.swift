@@ -30,6 +30,19 @@ import Testing
             #expect(created.status == 0, "\(created.stderr)")
         }
         _ = try await probe.waitFor(["lost-i", "lost-b"], in: ["RUNNING"], timeout: .seconds(30))
+        // The admin CLI lists the agent with what its sessions hold.
+        let listed = try await cli.run(["admin", "agent", "list"])
+        #expect(listed.status == 0 && listed.stdout.contains("remote-1") && listed.stdout.contains("ALIVE"),
+                "\(listed.stdout) \(listed.stderr)")
+        let gql = try await manager.admin.send(.POST, "/admin/gql", json: [
+            "query": "query { agent_list(limit: 10, offset: 0, status: \"ALIVE\") { items { id occupied_slots available_slots } total_count } }",
+        ])
+        let list = (gql.json?["data"] as? [String: Any])?["agent_list"] as? [String: Any]
+        #expect(list?["total_count"] as? Int == 1, "\(gql.text)")
+        let item = (list?["items"] as? [[String: Any]])?.first
+        #expect(item?["id"] as? String == "remote-1")
+        // JSONString fields: strings that hold JSON; two running one-cpu sessions occupy 2 cpu.
+        #expect((item?["occupied_slots"] as? String)?.contains(#""cpu": "2""#) == true, "\(gql.text)")
         // A third session does not fit while both run.
         let third = try await cli.run(["session", "create", "-r", "cpu=1", "-t", "lost-wait", "python:3.11"])
         #expect(third.status == 0)
@@ -95,6 +108,8 @@ import Testing
         #expect(logs.stdout.components(separatedBy: "started").count - 1 == 1, "one process only: \(logs.stdout)")
         #expect(logs.stdout.contains("finished"), "\(logs.stdout)")
         #expect(agent.log().contains("adopted a running session"), "\(agent.log())")
+        // SIGTERM stops an agent promptly even in the middle of a long poll.
+        #expect(try await agent.kill(SIGTERM, within: .seconds(5)), "\(agent.log())")
         agent.killSessionProcesses()
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import SchedulerKit
 import Testing
 @testable import ManagerCore
@@ -69,6 +70,12 @@ import Testing
 
         let logs = try await setup.cli.run(["session", "logs", a.id.uuidString.lowercased()])
         #expect(logs.stdout.contains("from-a"), "\(logs.stdout) \(logs.stderr)")
+
+        let metrics = try await HTTP.get("\(setup.manager.endpoint)/metrics").text
+        #expect(metrics.contains(#"manager_sessions{status="TERMINATED"} 3"#), "\(metrics)")
+        #expect(metrics.contains(#"manager_scheduler_pending_sessions{scaling_group="default"} 0"#))
+        #expect(metrics.contains("manager_scheduler_sessions_scheduled_total 3"))
+        #expect(metrics.contains("manager_scheduler_pass_duration_seconds_count"))
     }
 
     @Test("a failing head ends FAILURE with its exit code and its dependents are cancelled dependency-failed")
@@ -171,5 +178,25 @@ import Testing
             encoding: .utf8)
         let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(kill(pid, 0) != 0, "the session's process must be gone")
+    }
+
+    @Test("a stream on one replica sees a session enqueued, run and finished through another")
+    func streamOnOtherReplica() async throws {
+        let environment = try TestEnvironment.current()
+        let runner = try await ManagerProcess(environment, localAgent: .init())
+        let watcher = try await ManagerProcess(environment, database: runner.database, migrate: false)
+        let created = try await runner.admin.send(.POST, "/session", json: [
+            "name": "across", "image": "python:3.11", "type": "batch", "startupCommand": "exit 0",
+            "config": ["resources": ["cpu": "1"]],
+        ])
+        #expect(created.status == 201, "\(created.text)")
+        // The watcher's admin key differs, so it watches the runner's owner explicitly.
+        let events = try await watcher.admin.events(
+            "/events/session?name=across&ownerAccessKey=\(runner.adminAccessKey)", count: 6, timeout: .seconds(30))
+        #expect(events.map(\.event) == [
+            "session_enqueued", "session_scheduled", "session_preparing", "session_started", "session_success",
+            "session_terminated",
+        ], "\(events)")
+        #expect(Set(events.compactMap(\.id)).count == 6)
     }
 }

@@ -221,3 +221,49 @@ public struct PostgresAgentStore: Sendable {
         }
     }
 }
+
+/// An agent as `agent_list` shows it.
+public struct AgentRecord: Sendable {
+    public let id: String
+    public let status: String
+    public let statusChanged: Date
+    public let architecture: String
+    public let scalingGroup: String
+    public let schedulable: Bool
+    public let availableSlots: JSONValue
+    public let occupiedSlots: JSONValue
+    public let addr: String
+    public let version: String
+    public let firstContact: Date
+    public let lostAt: Date?
+}
+
+extension PostgresAgentStore {
+    /// Agents with a status (and optionally a scaling group), with occupancy summed from their sessions.
+    public func list(status: String?, scalingGroup: String?, limit: Int, offset: Int) async throws -> (items: [AgentRecord], total: Int) {
+        let filter: SQL = "(\(status)::text IS NULL OR a.status = \(status)) AND (\(scalingGroup)::text IS NULL OR a.scaling_group = \(scalingGroup))"
+        let total: Int = try await self.pool.query("SELECT count(*) AS n FROM agents a WHERE \(filter)").first?.decode("n") ?? 0
+        let rows = try await self.pool.query(
+            """
+            SELECT a.id, a.status, coalesce(a.lost_at, a.last_heartbeat) AS status_changed, a.architecture, a.scaling_group,
+                   a.schedulable, a.available_slots, a.addr, a.version, a.first_contact, a.lost_at,
+                   coalesce((SELECT jsonb_object_agg(key, amount) FROM (
+                       SELECT e.key, sum(e.value::numeric)::text AS amount
+                       FROM sessions s CROSS JOIN LATERAL jsonb_each_text(s.occupying_slots) e
+                       WHERE s.agent_id = a.id AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
+                       GROUP BY e.key) used), '{}') AS occupied
+            FROM agents a WHERE \(filter) ORDER BY a.id LIMIT \(limit) OFFSET \(offset)
+            """)
+        let items = try rows.map { row in
+            AgentRecord(
+                id: try row.decode("id"), status: try row.decode("status"), statusChanged: try row.decode("status_changed"),
+                architecture: try row.decode("architecture"), scalingGroup: try row.decode("scaling_group"),
+                schedulable: try row.decode("schedulable"),
+                availableSlots: try JSONValue.decode(row.decode("available_slots", as: JSONB.self).text),
+                occupiedSlots: try JSONValue.decode(row.decode("occupied", as: JSONB.self).text),
+                addr: try row.decode("addr"), version: try row.decode("version"), firstContact: try row.decode("first_contact"),
+                lostAt: try row.decodeOptional("lost_at"))
+        }
+        return (items, total)
+    }
+}

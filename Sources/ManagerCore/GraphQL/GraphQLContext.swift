@@ -7,6 +7,7 @@ struct GraphQLContext: Sendable {
     let keypairs: any KeypairStore
     let scalingGroups: any ScalingGroupStore
     let sessions: any SessionStore
+    let agents: PostgresAgentStore
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

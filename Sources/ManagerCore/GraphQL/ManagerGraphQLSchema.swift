@@ -29,6 +29,7 @@ enum ManagerGraphQLSchema {
 
         var queryFields = ScalingGroupSchema.queryFields(object: scalingGroup)
         for (name, field) in try SessionSchema.queryFields(object: session) { queryFields[name] = field }
+        for (name, field) in try AgentSchema.queryFields(object: try AgentSchema.object()) { queryFields[name] = field }
         queryFields["keypair"] = GraphQLField(
             type: keypair, args: ["domain_name": GraphQLArgument(type: GraphQLString), "access_key": GraphQLArgument(type: GraphQLString)],
             resolve: { _, _, context, _ in

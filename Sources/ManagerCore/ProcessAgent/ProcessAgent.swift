@@ -40,10 +40,15 @@ public final class ProcessAgent: Service, Sendable {
             "manager": "\(self.settings.managerURL)", "scaling_group": "\(self.settings.scalingGroup)",
             "slots": "\(self.settings.slots.sorted { $0.key < $1.key })",
         ])
+        // A long poll can be in flight for many seconds (and the HTTP client retries a refused connection until
+        // the request's deadline), so shutdown cancels the loops instead of waiting for them. Nothing is lost:
+        // unacknowledged commands are sent again, and a restarted agent re-reports from its session folders.
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.pollLoop() }
-                group.addTask { await self.monitorLoop() }
+            try? await cancelWhenGracefulShutdown {
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.pollLoop() }
+                    group.addTask { await self.monitorLoop() }
+                }
             }
         } onGracefulShutdown: {
             self.state.stopRunning()
@@ -54,7 +59,7 @@ public final class ProcessAgent: Service, Sendable {
     private func pollLoop() async {
         var failures = 0
         let wait = Double(self.settings.pollWait.components.seconds)
-        while self.state.isRunning {
+        while self.state.isRunning, !Task.isCancelled {
             do {
                 let acks = await self.state.outgoing().acks
                 let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: [], wait: wait))
@@ -72,7 +77,7 @@ public final class ProcessAgent: Service, Sendable {
     }
 
     private func monitorLoop() async {
-        while self.state.isRunning {
+        while self.state.isRunning, !Task.isCancelled {
             await self.state.monitor()
             let (reports, acks) = await self.state.outgoing()
             if !reports.isEmpty || !acks.isEmpty {

@@ -36,11 +36,16 @@ final class SchedulerService: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.passDuration = registry.makeDurationHistogram(
-            name: "manager_scheduler_pass_duration_seconds",
-            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10)],
-            help: "Time of one scheduling pass over a scaling group, snapshot to commit")
-        self.scheduledTotal = registry.makeCounter(name: "manager_scheduler_sessions_scheduled_total")
-        self.cancelledTotal = registry.makeCounter(name: "manager_scheduler_sessions_cancelled_total")
+            descriptor: .init(
+                namespace: "manager", subsystem: "scheduler", metricName: "pass_duration", unitName: "seconds",
+                helpText: "Time of one scheduling pass over a scaling group, snapshot to commit"),
+            buckets: [.milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .milliseconds(500), .seconds(2), .seconds(10)])
+        self.scheduledTotal = registry.makeCounter(descriptor: .init(
+            namespace: "manager", subsystem: "scheduler", metricName: "sessions_scheduled", unitName: "total",
+            helpText: "Sessions a pass placed on an agent"))
+        self.cancelledTotal = registry.makeCounter(descriptor: .init(
+            namespace: "manager", subsystem: "scheduler", metricName: "sessions_cancelled", unitName: "total",
+            helpText: "Sessions a pass cancelled (pending-timeout, dependency-failed)"))
     }
 
     func run() async throws {

@@ -76,7 +76,7 @@ public struct ManagerApplication {
         let maxBody = self.config.server.maxBodySize
         GraphQLRoutes(
             schema: try ManagerGraphQLSchema.make(), keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool),
-            sessions: sessions, maxBodySize: maxBody
+            sessions: sessions, agents: PostgresAgentStore(pool: pool), maxBodySize: maxBody
         ).register(on: router)
         SessionRoutes(sessions: sessions, maxBodySize: maxBody).register(on: router)
         SessionEventRoutes(sessions: sessions, signal: signal).register(on: router)

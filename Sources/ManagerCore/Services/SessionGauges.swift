@@ -5,6 +5,15 @@ import SchedulerKit
 struct SessionGauges: Sendable {
     let pool: PostgresPool
     let registry: PrometheusCollectorRegistry
+    static var sessions: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "manager", metricName: "sessions", unitName: "", helpText: "Sessions per status")
+    }
+    static var pending: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "manager", subsystem: "scheduler", metricName: "pending_sessions", unitName: "",
+            helpText: "PENDING sessions per scaling group")
+    }
 
     func refresh() async {
         guard let byStatus = try? await self.pool.query("SELECT status, count(*) AS n FROM sessions GROUP BY status"),
@@ -19,12 +28,12 @@ struct SessionGauges: Sendable {
             if let status: String = try? row.decode("status"), let count: Int = try? row.decode("n") { counts[status] = count }
         }
         for status in SessionStatus.allCases {
-            self.registry.makeGauge(name: "manager_sessions", labels: [("status", status.rawValue)])
+            self.registry.makeGauge(descriptor: Self.sessions, labels: [("status", status.rawValue)])
                 .set(Double(counts[status.rawValue] ?? 0))
         }
         for row in pending {
             guard let group: String = try? row.decode("name"), let count: Int = try? row.decode("n") else { continue }
-            self.registry.makeGauge(name: "manager_scheduler_pending_sessions", labels: [("scaling_group", group)])
+            self.registry.makeGauge(descriptor: Self.pending, labels: [("scaling_group", group)])
                 .set(Double(count))
         }
     }

@@ -26,20 +26,23 @@ final class AgentProcess: @unchecked Sendable {
             stdout: self.logPath, stderr: self.logPath)
     }
 
-    /// Sends `signal` and reaps the process.
-    func kill(_ signal: Int32 = SIGKILL) async throws {
-        guard let pid = self.pid else { return }
+    /// Sends `signal` and reaps the process; false when it had to be SIGKILLed after `within`.
+    @discardableResult
+    func kill(_ signal: Int32 = SIGKILL, within: Duration = .seconds(20)) async throws -> Bool {
+        guard let pid = self.pid else { return true }
         Foundation.kill(pid, signal)
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + within
         var status: Int32 = 0
+        var exited = true
         while waitpid(pid, &status, WNOHANG) != pid {
-            guard ContinuousClock.now < deadline else {
+            if ContinuousClock.now >= deadline, exited {
                 Foundation.kill(pid, SIGKILL)
-                break
+                exited = false
             }
             try await Task.sleep(for: .milliseconds(20))
         }
         self.pid = nil
+        return exited
     }
 
     func log() -> String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }

@@ -12,6 +12,7 @@ struct GraphQLRoutes {
     let keypairs: any KeypairStore
     let scalingGroups: any ScalingGroupStore
     let sessions: any SessionStore
+    let agents: PostgresAgentStore
     let maxBodySize: Int
 
     struct Body: Decodable {
@@ -27,7 +28,8 @@ struct GraphQLRoutes {
             let result = try await graphql(
                 schema: self.schema, request: body.query,
                 context: GraphQLContext(
-                    identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions),
+                    identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions,
+                    agents: self.agents),
                 variableValues: body.variables ?? [:], operationName: body.operationName)
             for error in result.errors where Self.isInternal(error) {
                 context.logger.error("graphql resolver failed", metadata: ["error": "\(String(reflecting: error.originalError))"])

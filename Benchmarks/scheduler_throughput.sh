@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Scheduling throughput end to end: a private PostgreSQL (durable defaults) and Redis, a release `manager serve`
+# without its local agent, one `manager agent --instances 100` process (100 agents, 4 cpu / 16 GiB each), and
+# Benchmarks/scheduler_throughput.py enqueueing N instant batch sessions through the API.
+#
+# usage: [AGENT_CPU=4] Benchmarks/scheduler_throughput.sh [SESSIONS=10000] [CONCURRENCY=32]
+# AGENT_CPU sets each agent's cpu slots (sessions ask for 1): 4 makes free slots the limit, 100 takes it away.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+SESSIONS=${1:-10000}
+CONCURRENCY=${2:-32}
+AGENT_CPU=${AGENT_CPU:-4}
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+export PG_BIN
+
+WORK=$(mktemp -d /tmp/sched-bench.XXXXXX)
+chmod 755 "$WORK"
+PG_PORT=$(free_port); REDIS_PORT=$(free_port); PORT=$(free_port)
+cleanup() {
+  [ -n "${AGENTS:-}" ] && kill "$AGENTS" 2>/dev/null || true
+  [ -n "${MANAGER:-}" ] && kill "$MANAGER" 2>/dev/null || true
+  sleep 1
+  stop_redis "$WORK/redis"; stop_postgres "$WORK/pg"
+}
+trap cleanup EXIT
+
+start_postgres "$WORK/pg" "$PG_PORT" -c max_connections=200
+start_redis "$WORK/redis" "$REDIS_PORT"
+PSQL="psql -h 127.0.0.1 -p $PG_PORT -U postgres -d bench"
+psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE bench"
+ensure_client_venv .venv
+[ -x .build/release/manager ] || swift build -c release --product manager
+
+cat > "$WORK/manager.toml" <<TOML
+[server]
+port = $PORT
+[database]
+url = "host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
+pool_size = 16
+[redis]
+port = $REDIS_PORT
+[agent]
+secret = "bench-secret"
+[agent.local]
+enabled = false
+[logging]
+level = "notice"
+TOML
+.build/release/manager migrate --config "$WORK/manager.toml" 2>/dev/null
+KEYS=$(.build/release/manager keypair create --admin --config "$WORK/manager.toml")
+AK=$(echo "$KEYS" | sed -n 's/^access_key=//p'); SK=$(echo "$KEYS" | sed -n 's/^secret_key=//p')
+.build/release/manager serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
+MANAGER=$!
+.build/release/manager agent --manager "http://127.0.0.1:$PORT" --secret bench-secret --id bench --instances 100 \
+  --cpu "$AGENT_CPU" --mem 1000g --work-dir "$WORK/agents" --log-level warning >"$WORK/agents.log" 2>&1 &
+AGENTS=$!
+for _ in $(seq 100); do
+  [ "$($PSQL -Atc "SELECT count(*) FROM agents WHERE status = 'ALIVE'" 2>/dev/null || echo 0)" = 100 ] && break
+  sleep 0.2
+done
+log "100 agents alive; enqueueing $SESSIONS sessions at concurrency $CONCURRENCY"
+.venv/bin/python Benchmarks/scheduler_throughput.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" \
+  --secret-key "$SK" --psql "$PSQL" --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --json "$WORK/result.json"
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^manager_scheduler_pass_duration_seconds_(sum|count)|^manager_scheduler_sessions_scheduled_total' || true
+log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}'), 100 agents $(grep VmRSS /proc/$AGENTS/status | awk '{print $2, $3}')"

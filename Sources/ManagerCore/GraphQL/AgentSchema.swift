@@ -1,0 +1,78 @@
+import Foundation
+import GraphQL
+import OrderedCollections
+import SchedulerKit
+
+/// `agent_list` for `backend.ai admin agent list` (admins only).
+enum AgentSchema {
+    static func object() throws -> GraphQLObjectType {
+        try GraphQLObjectType(
+            name: "Agent",
+            fields: [
+                "id": GraphQLField(type: GraphQLString),
+                "status": GraphQLField(type: GraphQLString),
+                "status_changed": GraphQLField(type: GraphQLScalars.dateTime),
+                "region": GraphQLField(type: GraphQLString),
+                "architecture": GraphQLField(type: GraphQLString),
+                "scaling_group": GraphQLField(type: GraphQLString),
+                "schedulable": GraphQLField(type: GraphQLBoolean),
+                "available_slots": GraphQLField(type: GraphQLScalars.jsonString),
+                "occupied_slots": GraphQLField(type: GraphQLScalars.jsonString),
+                "addr": GraphQLField(type: GraphQLString),
+                "first_contact": GraphQLField(type: GraphQLScalars.dateTime),
+                "lost_at": GraphQLField(type: GraphQLScalars.dateTime),
+                "version": GraphQLField(type: GraphQLString),
+                "live_stat": GraphQLField(type: GraphQLScalars.jsonString),
+                "compute_plugins": GraphQLField(type: GraphQLScalars.jsonString),
+                "hardware_metadata": GraphQLField(type: GraphQLScalars.jsonString),
+                "local_config": GraphQLField(type: GraphQLScalars.jsonString),
+                "cpu_cur_pct": GraphQLField(type: GraphQLFloat),
+                "mem_cur_bytes": GraphQLField(type: GraphQLFloat),
+            ])
+    }
+
+    static func row(_ agent: AgentRecord) -> [String: any Sendable] {
+        [
+            "id": agent.id, "status": agent.status, "status_changed": agent.statusChanged, "region": "local",
+            "architecture": agent.architecture, "scaling_group": agent.scalingGroup, "schedulable": agent.schedulable,
+            "available_slots": agent.availableSlots, "occupied_slots": agent.occupiedSlots, "addr": agent.addr,
+            "first_contact": agent.firstContact, "lost_at": agent.lostAt, "version": agent.version,
+            "live_stat": JSONValue.object([]), "compute_plugins": JSONValue.object([]),
+            "hardware_metadata": JSONValue.object([]), "local_config": JSONValue.object([]),
+            "cpu_cur_pct": 0.0, "mem_cur_bytes": 0.0,
+        ]
+    }
+
+    static func queryFields(object: GraphQLObjectType) throws -> [String: GraphQLField] {
+        let list = try GraphQLObjectType(
+            name: "AgentList",
+            fields: ["items": GraphQLField(type: GraphQLList(object)), "total_count": GraphQLField(type: GraphQLInt)])
+        return [
+            "agent_list": GraphQLField(
+                type: list,
+                args: [
+                    "limit": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+                    "offset": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+                    "status": GraphQLArgument(type: GraphQLString),
+                    "scaling_group": GraphQLArgument(type: GraphQLString),
+                    "filter": GraphQLArgument(type: GraphQLString),
+                    "order": GraphQLArgument(type: GraphQLString),
+                ],
+                resolve: { _, args, context, _ in
+                    let context = try GraphQLResolveInfo.context(context)
+                    try context.requireAdmin()
+                    let limit = args["limit"].int ?? 20
+                    let offset = args["offset"].int ?? 0
+                    guard (1...100).contains(limit) else { throw GraphQLFailure("limit must be between 1 and 100") }
+                    guard offset >= 0 else { throw GraphQLFailure("offset must not be negative") }
+                    let status = args["status"].string?.uppercased()
+                    if let status, !["ALIVE", "LOST", "TERMINATED"].contains(status) {
+                        throw GraphQLFailure("status: '\(status.prefix(32))' is not an agent status (ALIVE, LOST, TERMINATED)")
+                    }
+                    let (items, total) = try await context.agents.list(
+                        status: status, scalingGroup: args["scaling_group"].string, limit: limit, offset: offset)
+                    return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
+                }),
+        ]
+    }
+}

@@ -134,15 +134,17 @@ public enum AgentProtocol {
         public var command: String?
         public var environ: [String: String]
         public var slots: [String: String]
+        /// Folders to mount under the session's working folder.
+        public var mounts: [Mount]?
 
         enum CodingKeys: String, CodingKey {
-            case name, type, command, environ, slots
+            case name, type, command, environ, slots, mounts
             case accessKey = "access_key"
         }
 
         public init(
             name: String, type: String, accessKey: String, command: String?, environ: [String: String],
-            slots: [String: String]
+            slots: [String: String], mounts: [Mount]? = nil
         ) {
             self.name = name
             self.type = type
@@ -150,6 +152,34 @@ public enum AgentProtocol {
             self.command = command
             self.environ = environ
             self.slots = slots
+            self.mounts = mounts
+        }
+    }
+
+    /// A vfolder as the session sees it: `<work>/<alias>` points at `hostPath` on the agent's machine.
+    public struct Mount: Codable, Sendable, Hashable {
+        public var name: String
+        public var alias: String?
+        public var hostPath: String
+        public var permission: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name, alias, permission
+            case hostPath = "host_path"
+        }
+
+        public init(name: String, alias: String? = nil, hostPath: String, permission: String? = nil) {
+            self.name = name
+            self.alias = alias
+            self.hostPath = hostPath
+            self.permission = permission
+        }
+
+        /// The path under the working folder: the alias (without a leading `/home/work/`), else the name.
+        public var target: String {
+            var path = self.alias ?? self.name
+            if path.hasPrefix("/home/work/") { path.removeFirst("/home/work/".count) }
+            return path
         }
     }
 }

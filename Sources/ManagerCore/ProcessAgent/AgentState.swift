@@ -94,6 +94,13 @@ actor AgentState {
             return
         }
         self.reports.append(.init(sessionID: id, status: .preparing))
+        do {
+            try workspace.link(command.spec?.mounts ?? [])
+        } catch {
+            logger.error("cannot mount the session's folders", metadata: ["error": "\(error)"])
+            self.finish(id, workspace: workspace, exitCode: -1, logOffset: 0, extraLog: "agent: \(error)\n")
+            return
+        }
         guard let spec = command.spec, let script = spec.command, !script.isEmpty else {
             self.sessions[id] = Tracked(process: .idle, workspace: workspace)
             self.reports.append(.init(sessionID: id, status: .running))

@@ -37,6 +37,30 @@ struct SessionWorkspace: Sendable {
         try FileManager.default.createDirectory(at: self.workDir, withIntermediateDirectories: true)
     }
 
+    struct MountFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Links each mount into the working folder (`work/<alias>` → host path). Aliases must stay inside the folder.
+    func link(_ mounts: [AgentProtocol.Mount]) throws {
+        try self.create()
+        for mount in mounts {
+            let target = mount.target
+            let parts = target.split(separator: "/", omittingEmptySubsequences: true)
+            guard !target.hasPrefix("/"), !parts.isEmpty, !parts.contains(where: { $0 == ".." || $0 == "." }) else {
+                throw MountFailure(description: "the mount alias '\(target)' must be a relative path inside the session folder")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: mount.hostPath, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw MountFailure(description: "the vfolder '\(mount.name)' is not on this agent at \(mount.hostPath)")
+            }
+            let link = self.workDir.appendingPathComponent(target)
+            try FileManager.default.createDirectory(at: link.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if (try? FileManager.default.destinationOfSymbolicLink(atPath: link.path)) == mount.hostPath { continue }
+            try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: mount.hostPath)
+        }
+    }
+
     var pid: pid_t? {
         guard let text = try? String(contentsOf: self.root.appendingPathComponent("pid"), encoding: .utf8) else { return nil }
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))

@@ -42,7 +42,11 @@ struct SchedulingDecisionWriter {
                     SELECT s.agent_id, s.id, 'start', jsonb_build_object(
                         'name', s.name, 'type', s.session_type, 'access_key', s.access_key, 'command', s.startup_command,
                         'environ', CASE WHEN jsonb_typeof(s.environ) = 'object' THEN s.environ ELSE '{}'::jsonb END,
-                        'slots', s.occupying_slots)
+                        'slots', s.occupying_slots,
+                        'mounts', (SELECT coalesce(jsonb_agg(m), '[]'::jsonb) FROM jsonb_array_elements(
+                                       CASE WHEN jsonb_typeof(s.vfolder_mounts) = 'array' THEN s.vfolder_mounts
+                                            ELSE '[]'::jsonb END) m
+                                   WHERE jsonb_typeof(m) = 'object' AND m ? 'host_path' AND m ? 'name'))
                     FROM sessions s WHERE s.id = ANY(\(scheduledIDs)::uuid[])
                     ON CONFLICT (session_id, kind) DO NOTHING
                     """)

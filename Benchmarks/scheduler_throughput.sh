@@ -5,6 +5,7 @@
 #
 # usage: [AGENT_CPU=4] Benchmarks/scheduler_throughput.sh [SESSIONS=10000] [CONCURRENCY=32]
 # AGENT_CPU sets each agent's cpu slots (sessions ask for 1): 4 makes free slots the limit, 100 takes it away.
+# DRAIN=1 starts the agents only after every session is enqueued (measures scheduling without the enqueue rate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
@@ -18,7 +19,7 @@ WORK=$(mktemp -d /tmp/sched-bench.XXXXXX)
 chmod 755 "$WORK"
 PG_PORT=$(free_port); REDIS_PORT=$(free_port); PORT=$(free_port)
 cleanup() {
-  [ -n "${AGENTS:-}" ] && kill "$AGENTS" 2>/dev/null || true
+  pkill -TERM -f -- "--work-dir $WORK/agents" 2>/dev/null || true
   [ -n "${MANAGER:-}" ] && kill "$MANAGER" 2>/dev/null || true
   sleep 1
   stop_redis "$WORK/redis"; stop_postgres "$WORK/pg"
@@ -30,7 +31,7 @@ start_redis "$WORK/redis" "$REDIS_PORT"
 PSQL="psql -h 127.0.0.1 -p $PG_PORT -U postgres -d bench"
 psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE bench"
 ensure_client_venv .venv
-[ -x .build/release/manager ] || swift build -c release --product manager
+swift build -c release --product manager 2>&1 | tail -1   # incremental: the binary matches the sources
 
 cat > "$WORK/manager.toml" <<TOML
 [server]
@@ -52,15 +53,21 @@ KEYS=$(.build/release/manager keypair create --admin --config "$WORK/manager.tom
 AK=$(echo "$KEYS" | sed -n 's/^access_key=//p'); SK=$(echo "$KEYS" | sed -n 's/^secret_key=//p')
 .build/release/manager serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
 MANAGER=$!
-.build/release/manager agent --manager "http://127.0.0.1:$PORT" --secret bench-secret --id bench --instances 100 \
-  --cpu "$AGENT_CPU" --mem 1000g --work-dir "$WORK/agents" --log-level warning >"$WORK/agents.log" 2>&1 &
-AGENTS=$!
-for _ in $(seq 100); do
-  [ "$($PSQL -Atc "SELECT count(*) FROM agents WHERE status = 'ALIVE'" 2>/dev/null || echo 0)" = 100 ] && break
-  sleep 0.2
-done
-log "100 agents alive; enqueueing $SESSIONS sessions at concurrency $CONCURRENCY"
+AGENTS_CMD=".build/release/manager agent --manager http://127.0.0.1:$PORT --secret bench-secret --id bench --instances 100 \
+  --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level warning >$WORK/agents.log 2>&1"
+AFTER=()
+if [ "${DRAIN:-0}" = 1 ]; then
+  AFTER=(--after-enqueue "$AGENTS_CMD")
+else
+  bash -c "$AGENTS_CMD" &
+  AGENTS=$!
+  for _ in $(seq 100); do
+    [ "$($PSQL -Atc "SELECT count(*) FROM agents WHERE status = 'ALIVE'" 2>/dev/null || echo 0)" = 100 ] && break
+    sleep 0.2
+  done
+fi
+log "enqueueing $SESSIONS sessions at concurrency $CONCURRENCY (agents: 100 × $AGENT_CPU cpu, drain=${DRAIN:-0})"
 .venv/bin/python Benchmarks/scheduler_throughput.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" \
-  --secret-key "$SK" --psql "$PSQL" --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --json "$WORK/result.json"
+  --secret-key "$SK" --psql "$PSQL" --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --json "$WORK/result.json" "${AFTER[@]}"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^manager_scheduler_pass_duration_seconds_(sum|count)|^manager_scheduler_sessions_scheduled_total' || true
-log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}'), 100 agents $(grep VmRSS /proc/$AGENTS/status | awk '{print $2, $3}')"
+log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}')"

@@ -208,7 +208,8 @@ import Testing
         try "mounted!".write(to: volume.appendingPathComponent("hello.txt"), atomically: true, encoding: .utf8)
         // Hold the mounting sessions behind a dependency while their mounts are set (the vfolder issue will
         // resolve folder names to host paths at enqueue; here the row gets them directly).
-        try await Self.batch(setup.cli, "mount-gate", "sleep 10")
+        let release = volume.deletingLastPathComponent().appendingPathComponent("release-\(UUID().uuidString)").path
+        try await Self.batch(setup.cli, "mount-gate", "while [ ! -e '\(release)' ]; do sleep 0.1; done")
         try await Self.batch(setup.cli, "mount-ok", "cat data/hello.txt && echo out > data/written.txt", depends: ["mount-gate"])
         try await Self.batch(setup.cli, "mount-missing", "true", depends: ["mount-gate"])
         let good = #"[{"name": "data", "alias": "/home/work/data", "host_path": "\#(volume.path)", "permission": "rw"}]"#
@@ -217,6 +218,7 @@ import Testing
             _ = try await connection.execute("UPDATE sessions SET vfolder_mounts = \(JSONB(text: good)) WHERE name = 'mount-ok'")
             _ = try await connection.execute("UPDATE sessions SET vfolder_mounts = \(JSONB(text: bad)) WHERE name = 'mount-missing'")
         }
+        #expect(FileManager.default.createFile(atPath: release, contents: Data()))
         let rows = try await setup.probe.waitFor(["mount-ok", "mount-missing"], in: ["TERMINATED", "CANCELLED", "ERROR"])
         let ok = try #require(rows["mount-ok"])
         #expect(ok.result == "SUCCESS", "\(ok)")

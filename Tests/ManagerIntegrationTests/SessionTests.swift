@@ -177,7 +177,10 @@ import Testing
         let created = try await aliceClient.send(.POST, "/session", json: Self.body("alice-job"))
         let id = try #require(created.json?["sessionId"] as? String)
 
-        for path in ["/session/\(id)", "/session/alice-job", "/session/\(id)/dependency-graph", "/events/session?sessionId=\(id)"] {
+        for path in [
+            "/session/\(id)", "/session/alice-job", "/session/\(id)/dependency-graph", "/session/\(id)/logs",
+            "/events/session?sessionId=\(id)",
+        ] {
             #expect(try await bobClient.send(.GET, path).status == 404, "\(path)")
         }
         #expect(try await bobClient.send(.DELETE, "/session/\(id)").status == 404)
@@ -195,6 +198,8 @@ import Testing
         #expect(bobLookup.text.contains(#""compute_session":null"#), "\(bobLookup.text)")
 
         #expect(try await aliceClient.send(.GET, "/session/alice-job").status == 200)
+        let logs = try await aliceClient.send(.GET, "/session/alice-job/logs")
+        #expect(logs.status == 200 && logs.text == #"{"result": {"logs": ""}}"#, "\(logs.text)")
         #expect(try await manager.admin.send(.GET, "/session/alice-job?owner_access_key=\(alice.accessKey)").status == 200)
         let destroyed = try await manager.admin.send(.DELETE, "/session/\(id)")
         #expect(destroyed.status == 200, "\(destroyed.text)")

@@ -44,27 +44,20 @@ enum AgentSchema {
     }
 
     static func queryFields(object: GraphQLObjectType) throws -> [String: GraphQLField] {
-        let list = try GraphQLObjectType(
-            name: "AgentList",
-            fields: ["items": GraphQLField(type: GraphQLList(object)), "total_count": GraphQLField(type: GraphQLInt)])
+        let list = try GraphQLPage.listType(name: "AgentList", of: object)
         return [
             "agent_list": GraphQLField(
                 type: list,
-                args: [
-                    "limit": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
-                    "offset": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+                args: GraphQLPage.arguments.merging([
                     "status": GraphQLArgument(type: GraphQLString),
                     "scaling_group": GraphQLArgument(type: GraphQLString),
                     "filter": GraphQLArgument(type: GraphQLString),
                     "order": GraphQLArgument(type: GraphQLString),
-                ],
+                ], uniquingKeysWith: { $1 }),
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
                     try context.requireAdmin()
-                    let limit = args["limit"].int ?? 20
-                    let offset = args["offset"].int ?? 0
-                    guard (1...100).contains(limit) else { throw GraphQLFailure("limit must be between 1 and 100") }
-                    guard offset >= 0 else { throw GraphQLFailure("offset must not be negative") }
+                    let (limit, offset) = try GraphQLPage.bounds(args)
                     let status = args["status"].string?.uppercased()
                     if let status, !["ALIVE", "LOST", "TERMINATED"].contains(status) {
                         throw GraphQLFailure("status: '\(status.prefix(32))' is not an agent status (ALIVE, LOST, TERMINATED)")

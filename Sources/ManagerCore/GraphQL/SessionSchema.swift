@@ -87,28 +87,21 @@ enum SessionSchema {
     }
 
     static func queryFields(object: GraphQLObjectType) throws -> GraphQLFieldMap {
-        let list = try GraphQLObjectType(
-            name: "ComputeSessionList",
-            fields: ["items": GraphQLField(type: GraphQLList(object)), "total_count": GraphQLField(type: GraphQLInt)])
+        let list = try GraphQLPage.listType(name: "ComputeSessionList", of: object)
         return [
             "compute_session_list": GraphQLField(
                 type: list,
-                args: [
-                    "limit": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
-                    "offset": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+                args: GraphQLPage.arguments.merging([
                     "status": GraphQLArgument(type: GraphQLString),
                     "access_key": GraphQLArgument(type: GraphQLString),
                     "filter": GraphQLArgument(type: GraphQLString),
                     "order": GraphQLArgument(type: GraphQLString),
                     "domain_name": GraphQLArgument(type: GraphQLString),
                     "group_id": GraphQLArgument(type: GraphQLScalars.uuid),
-                ],
+                ], uniquingKeysWith: { $1 }),
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
-                    let limit = args["limit"].int ?? 20
-                    let offset = args["offset"].int ?? 0
-                    guard (1...100).contains(limit) else { throw GraphQLFailure("limit must be between 1 and 100") }
-                    guard offset >= 0 else { throw GraphQLFailure("offset must not be negative") }
+                    let (limit, offset) = try GraphQLPage.bounds(args)
                     var statuses = SessionStatus.allCases
                     if let text = args["status"].string, !text.isEmpty {
                         statuses = []

@@ -56,11 +56,11 @@ struct SchedulingSnapshotReader {
         let owners = Array(Set(pending.map(\.accessKey))).sorted()
         let keypairs = try await self.keypairs(owners, in: tx)
         let groups = try await self.budgets(
-            limits: "SELECT id::text AS key, total_resource_slots AS limits FROM groups WHERE id = ANY(\(Array(Set(pending.map(\.groupID))))::uuid[]) AND total_resource_slots <> '{}' ORDER BY id FOR UPDATE",
-            usageColumn: "s.group_id::text", in: tx)
+            limits: "SELECT id::text AS key, total_resource_slots AS limits FROM groups WHERE id = ANY(\(Array(Set(pending.map(\.groupID))))::uuid[]) AND total_resource_slots <> '{}'",
+            lockSpace: 7413, usageColumn: "s.group_id::text", in: tx)
         let domains = try await self.budgets(
-            limits: "SELECT name AS key, total_resource_slots AS limits FROM domains WHERE name = ANY(\(Array(Set(pending.map(\.domainName))))::text[]) AND total_resource_slots <> '{}' ORDER BY name FOR UPDATE",
-            usageColumn: "s.domain_name", in: tx)
+            limits: "SELECT name AS key, total_resource_slots AS limits FROM domains WHERE name = ANY(\(Array(Set(pending.map(\.domainName))))::text[]) AND total_resource_slots <> '{}'",
+            lockSpace: 7414, usageColumn: "s.domain_name", in: tx)
 
         return SchedulingSnapshot(
             scalingGroup: group, scheduler: SchedulerKind(name: try groupRow.decode("scheduler")), options: options,
@@ -99,16 +99,29 @@ struct SchedulingSnapshotReader {
         }
     }
 
-    /// Policies and usage of the keypairs with pending sessions. Their rows are locked so that passes over other
-    /// scaling groups (possibly on other replicas) cannot grant the same keypair's quota at the same time.
+    /// Takes transaction-scoped advisory locks on `keys` in sorted order, so that passes over other scaling groups
+    /// (possibly on other replicas) cannot grant the same quota at the same time. Advisory locks, not row locks:
+    /// enqueues and agent reports take KEY SHARE locks on keypair rows through foreign keys, and a FOR UPDATE here
+    /// deadlocked with them.
+    private func lockQuotas(_ space: Int32, _ keys: [String], in tx: PostgresSession) async throws {
+        guard !keys.isEmpty else { return }
+        _ = try await tx.query(
+            """
+            SELECT pg_advisory_xact_lock(\(space), hashtext(key))
+            FROM (SELECT key FROM unnest(\(keys.sorted())::text[]) AS key ORDER BY key) AS sorted
+            """)
+    }
+
+    /// Policies and usage of the keypairs with pending sessions, under their quota locks.
     private func keypairs(_ owners: [String], in tx: PostgresSession) async throws -> [String: KeypairBudget] {
         guard !owners.isEmpty else { return [:] }
+        try await self.lockQuotas(7412, owners, in: tx)
         var budgets: [String: KeypairBudget] = [:]
         for row in try await tx.query(
             """
             SELECT k.access_key, p.max_concurrent_sessions, p.total_resource_slots FROM keypairs k
             JOIN keypair_resource_policies p ON p.name = k.resource_policy
-            WHERE k.access_key = ANY(\(owners)::text[]) ORDER BY k.access_key FOR UPDATE OF k
+            WHERE k.access_key = ANY(\(owners)::text[])
             """)
         {
             budgets[try row.decode("access_key")] = KeypairBudget(
@@ -130,14 +143,15 @@ struct SchedulingSnapshotReader {
         return budgets
     }
 
-    /// Limits from `limits` (rows `key`, `limits`), locked, and what active sessions use against them.
-    private func budgets(limits: SQL, usageColumn: SQL, in tx: PostgresSession) async throws -> [String: ResourceBudget] {
+    /// Limits from `limits` (rows `key`, `limits`), under their quota locks, and what active sessions use.
+    private func budgets(limits: SQL, lockSpace: Int32, usageColumn: SQL, in tx: PostgresSession) async throws -> [String: ResourceBudget] {
         var budgets: [String: ResourceBudget] = [:]
         for row in try await tx.query(limits) {
             budgets[try row.decode("key")] = ResourceBudget(
                 limits: Self.slots(try JSONValue.decode(row.decode("limits", as: JSONB.self).text)))
         }
         guard !budgets.isEmpty else { return [:] }
+        try await self.lockQuotas(lockSpace, Array(budgets.keys), in: tx)
         for (key, used) in try await self.usage(column: usageColumn, keys: Array(budgets.keys), in: tx) {
             budgets[key]?.used = used
         }

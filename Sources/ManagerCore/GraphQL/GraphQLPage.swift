@@ -1,0 +1,27 @@
+import GraphQL
+import OrderedCollections
+
+/// The `{items total_count}` list shape and the `limit`/`offset` arguments every paginated root field shares.
+enum GraphQLPage {
+    static func listType(name: String, of object: GraphQLObjectType) throws -> GraphQLObjectType {
+        try GraphQLObjectType(
+            name: name,
+            fields: ["items": GraphQLField(type: GraphQLList(object)), "total_count": GraphQLField(type: GraphQLInt)])
+    }
+
+    static var arguments: GraphQLArgumentConfigMap {
+        [
+            "limit": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+            "offset": GraphQLArgument(type: GraphQLNonNull(GraphQLInt)),
+        ]
+    }
+
+    /// `limit` in 1...100 and a non-negative `offset`.
+    static func bounds(_ args: Map) throws -> (limit: Int, offset: Int) {
+        let limit = args["limit"].int ?? 20
+        let offset = args["offset"].int ?? 0
+        guard (1...100).contains(limit) else { throw GraphQLFailure("limit must be between 1 and 100") }
+        guard offset >= 0 else { throw GraphQLFailure("offset must not be negative") }
+        return (limit, offset)
+    }
+}

@@ -215,10 +215,13 @@ import Testing
             let cpu: Double = try row.decode("cpu")
             #expect(cpu <= 100, "\(agent) holds \(cpu) cpu")
         }
-        let pending = try #require(try await pool.query(
-            "SELECT status_data FROM sessions WHERE status = 'PENDING' LIMIT 1").first)
-        let data = try JSONValue.decode(pending.decode("status_data", as: JSONB.self).text)
-        #expect(data.text.contains("0/20 agents available: 20 insufficient cpu"), "\(data.text)")
+        // fifo: the oldest waiting session carries the counted reason, the younger ones wait behind it.
+        let pending = try await pool.query(
+            "SELECT status_data #>> '{scheduler,msg}' AS msg FROM sessions WHERE status = 'PENDING' ORDER BY created_at, id")
+        let messages = try pending.map { try $0.decode("msg", as: String.self) }
+        // Every agent is full on both slots (100 × 1 cpu, 100 × 1 GiB).
+        #expect(messages.first == "0/20 agents available: 20 insufficient cpu, 20 insufficient mem", "\(messages)")
+        #expect(messages.dropFirst().allSatisfy { $0.hasPrefix("Waiting behind the older session") }, "\(messages)")
         // Both replicas took part in scheduling or serving agents.
         #expect(first.log().contains("agent joined") && second.log().contains("agent joined"))
     }

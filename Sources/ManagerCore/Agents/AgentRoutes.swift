@@ -11,6 +11,7 @@ struct AgentRoutes {
     static let prefix = "/agent-rpc/"
     let agents: PostgresAgentStore
     let signal: EventSignal
+    let health: HeartbeatHealth
     /// Nil refuses every agent (no secret configured and no local agent).
     let secret: String?
     let heartbeatInterval: Duration
@@ -49,6 +50,10 @@ struct AgentRoutes {
             return try JSONResponse.make(AgentProtocol.SyncResponse(commands: commands, heartbeatInterval: interval))
         } catch let refusal as PostgresAgentStore.Refusal {
             throw APIError.invalidAPIParams("'\(refusal.field)': \(refusal.message)")
+        } catch let error as PostgresError {
+            // The agent spoke but we could not record it: our problem, not the agent's.
+            self.health.recordFailure()
+            throw error
         }
     }
 

@@ -19,6 +19,7 @@ final class SchedulerService: Service, Sendable {
     private let pool: PostgresPool
     private let signal: EventSignal
     private let agents: PostgresAgentStore
+    private let heartbeats: HeartbeatHealth
     private let configuration: Configuration
     private let logger: Logger
     private let passDuration: DurationHistogram
@@ -27,12 +28,14 @@ final class SchedulerService: Service, Sendable {
     private let pass = SchedulingPass()
 
     init(
-        pool: PostgresPool, signal: EventSignal, agents: PostgresAgentStore, configuration: Configuration,
+        pool: PostgresPool, signal: EventSignal, agents: PostgresAgentStore, heartbeats: HeartbeatHealth,
+        configuration: Configuration,
         registry: PrometheusCollectorRegistry, logger: Logger
     ) {
         self.pool = pool
         self.signal = signal
         self.agents = agents
+        self.heartbeats = heartbeats
         self.configuration = configuration
         self.logger = logger
         self.passDuration = registry.makeDurationHistogram(
@@ -82,6 +85,10 @@ final class SchedulerService: Service, Sendable {
     }
 
     private func checkLiveness() async {
+        guard !self.heartbeats.failed(within: self.configuration.heartbeatTimeout) else {
+            self.logger.warning("LOST sweep skipped: this replica failed to record agent heartbeats recently")
+            return
+        }
         do {
             let lost = try await self.agents.markLost(silentFor: self.configuration.heartbeatTimeout)
             for agent in lost {

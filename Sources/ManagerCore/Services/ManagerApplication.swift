@@ -90,12 +90,13 @@ public struct ManagerApplication {
         let configuredSecret = self.config.agents.secret
         let agentSecret: String? =
             !configuredSecret.isEmpty ? configuredSecret : (self.config.localAgent.enabled ? Self.randomSecret() : nil)
+        let heartbeats = HeartbeatHealth()
         AgentRoutes(
-            agents: agentStore, signal: signal, secret: agentSecret, heartbeatInterval: self.config.agents.heartbeatInterval,
+            agents: agentStore, signal: signal, health: heartbeats, secret: agentSecret, heartbeatInterval: self.config.agents.heartbeatInterval,
             maxBodySize: 64 << 20
         ).register(on: router)
         let scheduler = SchedulerService(
-            pool: pool, signal: signal, agents: agentStore,
+            pool: pool, signal: signal, agents: agentStore, heartbeats: heartbeats,
             configuration: .init(
                 tickInterval: self.config.scheduler.tickInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout),
             registry: registry, logger: self.logger)

@@ -44,7 +44,7 @@ public final class ProcessAgent: Service, Sendable {
         // the request's deadline), so shutdown cancels the loops instead of waiting for them. Nothing is lost:
         // unacknowledged commands are sent again, and a restarted agent re-reports from its session folders.
         await withGracefulShutdownHandler {
-            try? await cancelWhenGracefulShutdown {
+            await cancelWhenGracefulShutdown {
                 await withDiscardingTaskGroup { group in
                     group.addTask { await self.pollLoop() }
                     group.addTask { await self.monitorLoop() }

@@ -38,6 +38,7 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        .target(name: "CFileCopy"),
         .target(
             name: "SchedulerKit",
             swiftSettings: swiftSettings
@@ -48,6 +49,7 @@ let package = Package(
                 "SchedulerKit",
                 "CPostgres",
                 "CHiredis",
+                "CFileCopy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -77,6 +77,16 @@ public struct ConfigLoader {
         try reader.duration("agent.heartbeat_timeout") { config.agents.heartbeatTimeout = $0 }
 
         try reader.string("storage.default_host") { config.storage.defaultHost = $0 }
+        try reader.string("storage.clone_rate_limit") { text in
+            guard let amount = SlotAmount(parsing: text), amount.milli % 1000 == 0 else {
+                throw ConfigError(description: "storage.clone_rate_limit must be bytes per second like \"200m\" or \"0\"")
+            }
+            config.storage.cloneRateLimit = amount.milli / 1000
+        }
+        try reader.duration("background_tasks.lease") { lease in
+            guard lease >= .seconds(1) else { throw ConfigError(description: "background_tasks.lease must be at least 1s") }
+            config.backgroundTasks.lease = lease
+        }
         for name in try reader.tableKeys("storage.volumes") {
             guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
                 throw ConfigError(description: "storage.volumes.\(name): a volume name may hold letters, digits, - and _")

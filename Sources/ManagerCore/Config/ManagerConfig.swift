@@ -74,6 +74,15 @@ public struct ManagerConfig: Sendable {
     public struct Storage: Sendable {
         public var defaultHost: String?
         public var volumes: [Volume] = []
+        /// Bytes per second one clone may copy (0: unlimited), so a large clone does not starve running sessions.
+        public var cloneRateLimit: Int64 = 0
+    }
+
+    /// Long operations (vfolder clone) run as background tasks.
+    public struct BackgroundTasks: Sendable {
+        /// The lease a replica holds on each task it runs, renewed a few times per lease; when it lapses, another
+        /// replica marks the task failed (`interrupted`) and cleans up after it.
+        public var lease: Duration = .seconds(10)
     }
 
     /// Log output.
@@ -96,6 +105,7 @@ public struct ManagerConfig: Sendable {
     public var localAgent = LocalAgent()
     public var agents = Agents()
     public var storage = Storage()
+    public var backgroundTasks = BackgroundTasks()
     public var logging = Logging()
     public var auth = Auth()
 

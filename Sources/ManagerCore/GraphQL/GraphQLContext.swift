@@ -8,6 +8,7 @@ struct GraphQLContext: Sendable {
     let scalingGroups: any ScalingGroupStore
     let sessions: any SessionStore
     let agents: PostgresAgentStore
+    let folders: PostgresVFolderStore
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

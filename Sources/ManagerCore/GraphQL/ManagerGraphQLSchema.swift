@@ -13,23 +13,10 @@ enum ManagerGraphQLSchema {
                 "secret_key": GraphQLField(type: GraphQLString), "is_active": GraphQLField(type: GraphQLBoolean),
                 "is_admin": GraphQLField(type: GraphQLBoolean), "resource_policy": GraphQLField(type: GraphQLString),
             ])
-        let vfolder = try GraphQLObjectType(
-            name: "VirtualFolder",
-            fields: [
-                "id": GraphQLField(type: GraphQLScalars.uuid), "host": GraphQLField(type: GraphQLString),
-                "name": GraphQLField(type: GraphQLString), "created_at": GraphQLField(type: GraphQLScalars.dateTime),
-                "creator": GraphQLField(type: GraphQLString), "group": GraphQLField(type: GraphQLScalars.uuid),
-                "permission": GraphQLField(type: GraphQLString), "ownership_type": GraphQLField(type: GraphQLString),
-                "status": GraphQLField(type: GraphQLString), "usage_mode": GraphQLField(type: GraphQLString),
-                "cloneable": GraphQLField(type: GraphQLBoolean),
-            ])
-        let vfolderList = try GraphQLObjectType(
-            name: "VirtualFolderList",
-            fields: ["items": GraphQLField(type: GraphQLList(vfolder)), "total_count": GraphQLField(type: GraphQLInt)])
-
         var queryFields = ScalingGroupSchema.queryFields(object: scalingGroup)
         for (name, field) in try SessionSchema.queryFields(object: session) { queryFields[name] = field }
         for (name, field) in try AgentSchema.queryFields(object: try AgentSchema.object()) { queryFields[name] = field }
+        for (name, field) in try VFolderSchema.queryFields(object: try VFolderSchema.object()) { queryFields[name] = field }
         queryFields["keypair"] = GraphQLField(
             type: keypair, args: ["domain_name": GraphQLArgument(type: GraphQLString), "access_key": GraphQLArgument(type: GraphQLString)],
             resolve: { _, _, context, _ in
@@ -40,15 +27,6 @@ enum ManagerGraphQLSchema {
                     "is_active": record.isActive, "is_admin": record.isAdmin, "resource_policy": "default",
                 ] as [String: any Sendable]
             })
-        // vfolders arrive with the vfolder issue; until then every caller owns none.
-        queryFields["vfolder_own_list"] = GraphQLField(
-            type: vfolderList,
-            args: [
-                "limit": GraphQLArgument(type: GraphQLInt), "offset": GraphQLArgument(type: GraphQLInt),
-                "filter": GraphQLArgument(type: GraphQLString), "order": GraphQLArgument(type: GraphQLString),
-            ],
-            resolve: { _, _, _, _ in ["items": [[String: any Sendable]](), "total_count": 0] as [String: any Sendable] })
-
         return try GraphQLSchema(
             query: try GraphQLObjectType(name: "Query", fields: queryFields),
             mutation: try GraphQLObjectType(name: "Mutation", fields: try ScalingGroupSchema.mutationFields(object: scalingGroup)))

@@ -14,6 +14,13 @@ public enum JSONResponse {
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// A response whose body is JSON text already (a `JSONValue`'s `text`, which keeps key order).
+    public static func raw(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
     /// Reads and decodes a JSON body, with the body limit applied; malformed JSON is a 400 naming the problem.
     public static func decode<T: Decodable>(
         _ type: T.Type, from request: Request, limit: Int, allowEmpty: Bool = false

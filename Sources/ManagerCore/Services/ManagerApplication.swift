@@ -63,7 +63,7 @@ public struct ManagerApplication {
             timeout: self.config.redis.timeout)
         let redis = RedisClient(configuration: redisConfiguration)
         let subscriber = RedisSubscriber(
-            configuration: redisConfiguration, channels: [EventChannel.wakeups], logger: self.logger)
+            configuration: redisConfiguration, channels: [EventChannel.wakeups, BackgroundTaskService.channel], logger: self.logger)
 
         let router = Router(context: ManagerRequestContext.self)
         router.add(middleware: ProblemMiddleware(maxBodySize: self.config.server.maxBodySize))
@@ -76,7 +76,8 @@ public struct ManagerApplication {
         let maxBody = self.config.server.maxBodySize
         GraphQLRoutes(
             schema: try ManagerGraphQLSchema.make(), keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool),
-            sessions: sessions, agents: PostgresAgentStore(pool: pool), maxBodySize: maxBody
+            sessions: sessions, agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool),
+            maxBodySize: maxBody
         ).register(on: router)
         SessionRoutes(sessions: sessions, maxBodySize: maxBody).register(on: router)
         SessionEventRoutes(sessions: sessions, signal: signal).register(on: router)
@@ -101,6 +102,23 @@ public struct ManagerApplication {
                 tickInterval: self.config.scheduler.tickInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout),
             registry: registry, logger: self.logger)
 
+        // Storage and background tasks (vfolder clone).
+        let volumes = StorageVolumes(self.config.storage)
+        try volumes.prepare()
+        let folders = PostgresVFolderStore(pool: pool)
+        let tasks = BackgroundTaskService(
+            store: PostgresBackgroundTaskStore(pool: pool), redis: redis,
+            configuration: .init(replica: self.config.server.replicaID, lease: self.config.backgroundTasks.lease),
+            cleanups: [VFolderCloneJob.kind: VFolderCloneJob.cleanup(folders: folders)], logger: self.logger)
+        let taskEvents = BackgroundTaskEventHub(subscriber: subscriber, logger: self.logger) { id in
+            tasks.stop(id, reason: .cancelRequested)
+        }
+        BackgroundTaskRoutes(service: tasks, hub: taskEvents).register(on: router)
+        VFolderRoutes(
+            folders: folders, volumes: volumes, tasks: tasks, cloneRateLimit: self.config.storage.cloneRateLimit,
+            maxBodySize: maxBody
+        ).register(on: router)
+
         let logger = self.logger
         let host = self.config.server.host
         let app = Application(
@@ -115,6 +133,8 @@ public struct ManagerApplication {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: subscriber),
             .init(service: signal),
+            .init(service: taskEvents),
+            .init(service: tasks),
             .init(service: scheduler),
             .init(service: app),
         ]

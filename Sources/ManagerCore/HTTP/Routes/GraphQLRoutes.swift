@@ -13,6 +13,7 @@ struct GraphQLRoutes {
     let scalingGroups: any ScalingGroupStore
     let sessions: any SessionStore
     let agents: PostgresAgentStore
+    let folders: PostgresVFolderStore
     let maxBodySize: Int
 
     struct Body: Decodable {
@@ -29,7 +30,7 @@ struct GraphQLRoutes {
                 schema: self.schema, request: body.query,
                 context: GraphQLContext(
                     identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions,
-                    agents: self.agents),
+                    agents: self.agents, folders: self.folders),
                 variableValues: body.variables ?? [:], operationName: body.operationName)
             for error in result.errors where Self.isInternal(error) {
                 context.logger.error("graphql resolver failed", metadata: ["error": "\(String(reflecting: error.originalError))"])

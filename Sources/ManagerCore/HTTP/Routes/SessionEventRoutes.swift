@@ -38,13 +38,7 @@ struct SessionEventRoutes {
             }
             sessionID = session.id
         }
-        var lastID = 0
-        if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
-            guard let value = Int(header), value >= 0 else {
-                throw APIError.invalidAPIParams("Last-Event-ID must be an event id.")
-            }
-            lastID = value
-        }
+        let lastID = try ServerSentEvents.lastEventID(request) ?? 0
         let streamOwner: AccessKey? = sessionID == nil ? owner : nil
         let sessions = self.sessions
         let signal = self.signal
@@ -64,7 +58,7 @@ struct SessionEventRoutes {
                     }
                     if events.count == 500 { continue }
                     if ContinuousClock.now - lastPing > .seconds(15) {
-                        try await writer.write(ByteBuffer(string: ": ping\r\n\r\n"))
+                        try await writer.write(ByteBuffer(string: ServerSentEvents.ping))
                         lastPing = ContinuousClock.now
                     }
                     await signal.wait(after: version, timeout: .seconds(1))
@@ -73,10 +67,7 @@ struct SessionEventRoutes {
         }
         return Response(
             status: .ok,
-            headers: [
-                .contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "keep-alive",
-                HTTPField.Name("X-Accel-Buffering")!: "no",
-            ],
+            headers: ServerSentEvents.headers,
             body: body)
     }
 

@@ -1,0 +1,180 @@
+import CFileCopy
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(CDispatch)
+import CDispatch
+#endif
+import Synchronization
+
+/// Copies a folder tree like `cp -a`: modes, times and symbolic links are preserved (a link is copied as a link,
+/// never followed), file data moves through the kernel (a reflink clone where the filesystem can, else
+/// `copy_file_range`, else `sendfile`-free plain reads as the last resort), and every step goes through directory
+/// descriptors opened with `O_NOFOLLOW`, so nothing outside the source is read and nothing outside the target is written.
+///
+/// `copy` blocks: run it on a `BlockingThread`. Progress is readable from any thread; `cancel()` stops it between
+/// chunks. Hard links become separate files; sockets, FIFOs and devices are skipped.
+final class TreeCopier: Sendable {
+    struct Progress: Sendable, Equatable {
+        var files = 0
+        var bytes: Int64 = 0
+        var skipped = 0
+    }
+
+    struct Cancelled: Error {}
+
+    private let progressState = Mutex(Progress())
+    private let cancelled = Atomic<Bool>(false)
+    /// Bytes per second; nil copies as fast as the disk goes.
+    private let rateLimit: Int64?
+    private let startedAt = ContinuousClock.now
+
+    init(rateLimit: Int64? = nil) {
+        self.rateLimit = rateLimit.flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    var progress: Progress { self.progressState.withLock { $0 } }
+
+    func cancel() { self.cancelled.store(true, ordering: .relaxed) }
+
+    /// Copies the contents of `source` into `target`, which must not exist yet; it is created.
+    func copy(from source: String, to target: String) throws {
+        let sourceRoot = open(source, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard sourceRoot >= 0 else { throw FileSystemError("open", source) }
+        defer { close(sourceRoot) }
+        var info = stat()
+        guard fstat(sourceRoot, &info) == 0 else { throw FileSystemError("stat", source) }
+        guard mkdir(target, 0o700) == 0 else { throw FileSystemError("mkdir", target) }
+        let targetRoot = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard targetRoot >= 0 else { throw FileSystemError("open", target) }
+        defer { close(targetRoot) }
+        try self.copyContents(of: sourceRoot, into: targetRoot, path: source)
+        Self.applyAttributes(of: info, to: targetRoot)
+    }
+
+    private func checkCancelled() throws {
+        if self.cancelled.load(ordering: .relaxed) { throw Cancelled() }
+    }
+
+    private func copyContents(of source: Int32, into target: Int32, path: String) throws {
+        for name in try directoryEntries(source, path: path) {
+            try self.checkCancelled()
+            var info = stat()
+            guard fstatat(source, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                if errno == ENOENT { continue }  // removed while we copy: the source stays usable
+                throw FileSystemError("stat", path + "/" + name)
+            }
+            switch FileMode.type(info.st_mode) {
+            case FileMode.directory:
+                guard mkdirat(target, name, 0o700) == 0 else { throw FileSystemError("mkdir", path + "/" + name) }
+                let from = openat(source, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard from >= 0 else { throw FileSystemError("open", path + "/" + name) }
+                defer { close(from) }
+                let to = openat(target, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard to >= 0 else { throw FileSystemError("open (target)", path + "/" + name) }
+                defer { close(to) }
+                try self.copyContents(of: from, into: to, path: path + "/" + name)
+                Self.applyAttributes(of: info, to: to)
+            case FileMode.regular:
+                try self.copyFile(name, from: source, to: target, info: info, path: path + "/" + name)
+            case FileMode.symbolicLink:
+                try self.copyLink(name, from: source, to: target, info: info, path: path + "/" + name)
+            default:
+                self.progressState.withLock { $0.skipped += 1 }
+            }
+        }
+    }
+
+    private func copyFile(_ name: String, from source: Int32, to target: Int32, info: stat, path: String) throws {
+        let input = openat(source, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard input >= 0 else {
+            if errno == ENOENT { return }
+            throw FileSystemError("open", path)
+        }
+        defer { close(input) }
+        let output = openat(target, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw FileSystemError("create", path) }
+        defer { close(output) }
+        let size = Int64(info.st_size)
+        if self.rateLimit == nil, size > 0, cfc_clone_file(output, input) == 0 {
+            self.progressState.withLock { $0.bytes += size }
+        } else {
+            try self.copyData(from: input, to: output, path: path)
+        }
+        Self.applyAttributes(of: info, to: output)
+        self.progressState.withLock { $0.files += 1 }
+    }
+
+    /// Moves bytes in the kernel with copy_file_range; falls back to read/write where the kernel refuses.
+    private func copyData(from input: Int32, to output: Int32, path: String) throws {
+        let chunk = self.rateLimit.map { max(64 << 10, min(8 << 20, Int($0 / 20))) } ?? (8 << 20)
+        var useKernel = true
+        var buffer: [UInt8] = []
+        while true {
+            try self.checkCancelled()
+            var moved: Int
+            if useKernel {
+                moved = cfc_copy_file_range(input, output, chunk)
+                if moved < 0 {
+                    guard [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP, EBADF].contains(errno) else { throw FileSystemError("copy", path) }
+                    useKernel = false
+                    continue
+                }
+            } else {
+                if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: 1 << 20) }
+                moved = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                if moved < 0 {
+                    if errno == EINTR { continue }
+                    throw FileSystemError("read", path)
+                }
+                var written = 0
+                while written < moved {
+                    let result = buffer.withUnsafeBytes { write(output, $0.baseAddress! + written, moved - written) }
+                    if result < 0 {
+                        if errno == EINTR { continue }
+                        throw FileSystemError("write", path)
+                    }
+                    written += result
+                }
+            }
+            if moved == 0 { return }
+            let total = self.progressState.withLock { progress -> Int64 in
+                progress.bytes += Int64(moved)
+                return progress.bytes
+            }
+            self.throttle(total: total)
+        }
+    }
+
+    private func copyLink(_ name: String, from source: Int32, to target: Int32, info: stat, path: String) throws {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlinkat(source, name, &buffer, buffer.count - 1)
+        guard length >= 0 else {
+            if errno == ENOENT { return }
+            throw FileSystemError("readlink", path)
+        }
+        buffer[length] = 0
+        guard symlinkat(buffer, target, name) == 0 else { throw FileSystemError("symlink", path) }
+        var times = [info.st_atim, info.st_mtim]
+        _ = utimensat(target, name, &times, AT_SYMLINK_NOFOLLOW)
+        self.progressState.withLock { $0.files += 1 }
+    }
+
+    /// Mode, owner (when we may) and times, as `cp -a`.
+    private static func applyAttributes(of info: stat, to descriptor: Int32) {
+        if geteuid() == 0 { _ = fchown(descriptor, info.st_uid, info.st_gid) }
+        _ = fchmod(descriptor, info.st_mode & 0o7777)
+        var times = [info.st_atim, info.st_mtim]
+        _ = futimens(descriptor, &times)
+    }
+
+    /// Sleeps until `total` bytes are within the rate limit.
+    private func throttle(total: Int64) {
+        guard let rate = self.rateLimit else { return }
+        let due = Double(total) / Double(rate)
+        let elapsed = ContinuousClock.now - self.startedAt
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if due > seconds { usleep(useconds_t(min(1.0, due - seconds) * 1_000_000)) }
+    }
+}

@@ -199,35 +199,4 @@ import Testing
         ], "\(events)")
         #expect(Set(events.compactMap(\.id)).count == 6)
     }
-
-    @Test("the process agent links a session's vfolder mounts into its folder by alias, and refuses a missing one")
-    func mounts() async throws {
-        let setup = try await Self.setUp()
-        defer { Task { [pool = setup.pool] in await pool.close() } }
-        let volume = try TestEnvironment.current().scratchDirectory("volume")
-        try "mounted!".write(to: volume.appendingPathComponent("hello.txt"), atomically: true, encoding: .utf8)
-        // Hold the mounting sessions behind a dependency while their mounts are set (the vfolder issue will
-        // resolve folder names to host paths at enqueue; here the row gets them directly).
-        let release = volume.deletingLastPathComponent().appendingPathComponent("release-\(UUID().uuidString)").path
-        try await Self.batch(setup.cli, "mount-gate", "while [ ! -e '\(release)' ]; do sleep 0.1; done")
-        try await Self.batch(setup.cli, "mount-ok", "cat data/hello.txt && echo out > data/written.txt", depends: ["mount-gate"])
-        try await Self.batch(setup.cli, "mount-missing", "true", depends: ["mount-gate"])
-        let good = #"[{"name": "data", "alias": "/home/work/data", "host_path": "\#(volume.path)", "permission": "rw"}]"#
-        let bad = #"[{"name": "gone", "host_path": "/nonexistent/volume/gone"}]"#
-        try await setup.pool.withConnection { connection in
-            _ = try await connection.execute("UPDATE sessions SET vfolder_mounts = \(JSONB(text: good)) WHERE name = 'mount-ok'")
-            _ = try await connection.execute("UPDATE sessions SET vfolder_mounts = \(JSONB(text: bad)) WHERE name = 'mount-missing'")
-        }
-        #expect(FileManager.default.createFile(atPath: release, contents: Data()))
-        let rows = try await setup.probe.waitFor(["mount-ok", "mount-missing"], in: ["TERMINATED", "CANCELLED", "ERROR"])
-        let ok = try #require(rows["mount-ok"])
-        #expect(ok.result == "SUCCESS", "\(ok)")
-        let logs = try await setup.cli.run(["session", "logs", ok.id.uuidString.lowercased()])
-        #expect(logs.stdout.contains("mounted!"), "\(logs.stdout)")
-        #expect(FileManager.default.fileExists(atPath: volume.appendingPathComponent("written.txt").path))
-        let missing = try #require(rows["mount-missing"])
-        #expect(missing.result == "FAILURE" && missing.exitCode == -1, "\(missing)")
-        let missingLogs = try await setup.cli.run(["session", "logs", missing.id.uuidString.lowercased()])
-        #expect(missingLogs.stdout.contains("is not on this agent"), "\(missingLogs.stdout)")
-    }
 }

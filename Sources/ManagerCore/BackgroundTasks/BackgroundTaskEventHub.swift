@@ -96,7 +96,7 @@ public final class BackgroundTaskEventHub: Service, Sendable {
                         }
                     }
                 }
-                for await event in self.subscriber.events {
+                for await event in self.subscriber.events.cancelOnGracefulShutdown() {
                     switch event {
                     case .message(let channel, let payload) where channel == BackgroundTaskService.channel:
                         self.dispatch(payload)

@@ -198,15 +198,19 @@ public final class BackgroundTaskService: Service, Sendable {
             return
         case .done(let completion):
             do {
-                let event = try await self.store.pool.withTransaction { tx -> BackgroundTaskEvent? in
+                // The final progress (a bar at 100%), then the end, with the job's own changes, in one transaction.
+                let events = try await self.store.pool.withTransaction { tx -> [BackgroundTaskEvent] in
                     try await completion.commit(tx)
-                    guard let event = try await self.store.record(
-                        id, name: "bgtask_done", message: completion.message, current: snapshot.current,
-                        total: snapshot.total, replica: self.configuration.replica, finalStatus: .done, in: tx)
+                    guard let last = try await self.store.record(
+                        id, name: "bgtask_updated", message: snapshot.message, current: snapshot.current,
+                        total: snapshot.total, replica: self.configuration.replica, in: tx),
+                        let done = try await self.store.record(
+                            id, name: "bgtask_done", message: completion.message, current: snapshot.current,
+                            total: snapshot.total, replica: self.configuration.replica, finalStatus: .done, in: tx)
                     else { throw LeaseLost() }
-                    return event
+                    return [last, done]
                 }
-                if let event { await self.publish(event, logger: logger) }
+                for event in events { await self.publish(event, logger: logger) }
                 logger.info("background task done", metadata: ["message": "\(completion.message)"])
                 return
             } catch is LeaseLost {

@@ -76,6 +76,8 @@ public struct ManagerConfig: Sendable {
         public var volumes: [Volume] = []
         /// Bytes per second one clone may copy (0: unlimited), so a large clone does not starve running sessions.
         public var cloneRateLimit: Int64 = 0
+
+        public init() {}
     }
 
     /// Long operations (vfolder clone) run as background tasks.

@@ -70,7 +70,9 @@ public struct ManagerApplication {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: AuthMiddleware(
             keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: self.config.auth.maxClockSkew))
-        let sessions = PostgresSessionStore(pool: pool)
+        let volumes = StorageVolumes(self.config.storage)
+        try volumes.prepare()
+        let sessions = PostgresSessionStore(pool: pool, volumes: volumes)
         let keypairs = PostgresKeypairStore(pool: pool)
         let signal = EventSignal(conninfo: self.config.database.url, logger: self.logger)
         let maxBody = self.config.server.maxBodySize
@@ -103,8 +105,6 @@ public struct ManagerApplication {
             registry: registry, logger: self.logger)
 
         // Storage and background tasks (vfolder clone).
-        let volumes = StorageVolumes(self.config.storage)
-        try volumes.prepare()
         let folders = PostgresVFolderStore(pool: pool)
         let tasks = BackgroundTaskService(
             store: PostgresBackgroundTaskStore(pool: pool), redis: redis,

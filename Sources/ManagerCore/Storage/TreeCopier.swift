@@ -10,14 +10,16 @@ import Synchronization
 
 /// Copies a folder tree like `cp -a`: modes, times and symbolic links are preserved (a link is copied as a link,
 /// never followed), file data moves through the kernel (a reflink clone where the filesystem can, else
-/// `copy_file_range`, else `sendfile`-free plain reads as the last resort), and every step goes through directory
+/// `copy_file_range`, plain reads and writes only where the kernel refuses both), and every step goes through directory
 /// descriptors opened with `O_NOFOLLOW`, so nothing outside the source is read and nothing outside the target is written.
 ///
 /// `copy` blocks: run it on a `BlockingThread`. Progress is readable from any thread; `cancel()` stops it between
 /// chunks. Hard links become separate files; sockets, FIFOs and devices are skipped.
 final class TreeCopier: Sendable {
     struct Progress: Sendable, Equatable {
+        /// Regular files copied.
         var files = 0
+        var links = 0
         var bytes: Int64 = 0
         var skipped = 0
     }
@@ -158,7 +160,7 @@ final class TreeCopier: Sendable {
         guard symlinkat(buffer, target, name) == 0 else { throw FileSystemError("symlink", path) }
         var times = [info.st_atim, info.st_mtim]
         _ = utimensat(target, name, &times, AT_SYMLINK_NOFOLLOW)
-        self.progressState.withLock { $0.files += 1 }
+        self.progressState.withLock { $0.links += 1 }
     }
 
     /// Mode, owner (when we may) and times, as `cp -a`.

@@ -47,12 +47,19 @@ public struct SessionCreation: Sendable {
     public var startsAt: Date?
     public var callbackURL: String?
     public var environ: JSONValue
-    public var mounts: JSONValue
+    /// vfolders to mount, by name, with the path inside the session (relative to its working folder).
+    public var mounts: [MountRequest]
     public var tag: String?
     public var reuseIfExists: Bool
     public var owner: AccessKey
     public var groupName: String
     public var isAdminRequest: Bool
+}
+
+/// One `config.mounts` entry with its `mount_map` alias.
+public struct MountRequest: Sendable, Hashable {
+    public var name: String
+    public var alias: String
 }
 
 /// The result of an enqueue.
@@ -71,6 +78,8 @@ public enum SessionStoreRefusal: Error, Sendable, Equatable {
     case unknownDependency(String)
     case foreignDependency(String)
     case alreadyEnded(String)
+    case unknownVFolder(String)
+    case unmountableVFolder(name: String, status: String)
 }
 
 /// A node of `GET /session/{id}/dependency-graph`.

@@ -31,31 +31,38 @@ struct VFolderCloneJob: BackgroundJob {
 
         let copier = TreeCopier(rateLimit: self.rateLimit)
         let targetPath = self.targetPath
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try await withTaskCancellationHandler {
-                    try await BlockingThread.run(name: "clone-copy") { try copier.copy(from: sourcePath, to: targetPath) }
-                } onCancel: {
-                    copier.cancel()
+        do {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await withTaskCancellationHandler {
+                        try await BlockingThread.run(name: "clone-copy") { try copier.copy(from: sourcePath, to: targetPath) }
+                    } onCancel: {
+                        copier.cancel()
+                    }
+                    return true
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: .milliseconds(100))
+                        let progress = copier.progress
+                        reporter.update(
+                            current: Double(byBytes ? progress.bytes : Int64(progress.files)),
+                            message: Self.message(files: progress.files, bytes: progress.bytes, totals: totals))
+                    }
+                    return false
+                }
+                // Wait for the copy itself; the progress loop ends only by cancellation.
+                while let copied = try await group.next() {
+                    if copied {
+                        group.cancelAll()
+                        return
+                    }
                 }
             }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(100))
-                    let progress = copier.progress
-                    reporter.update(
-                        current: Double(byBytes ? progress.bytes : Int64(progress.files)),
-                        message: Self.message(files: progress.files, bytes: progress.bytes, totals: totals))
-                }
-            }
-            do {
-                try await group.next()
-                group.cancelAll()
-            } catch is TreeCopier.Cancelled {
-                group.cancelAll()
-                throw CancellationError()
-            }
+        } catch is TreeCopier.Cancelled {
+            throw CancellationError()
         }
+        try Task.checkCancellation()
         let progress = copier.progress
         reporter.update(
             current: Double(byBytes ? progress.bytes : Int64(progress.files)), total: max(total, Double(byBytes ? progress.bytes : Int64(progress.files))),

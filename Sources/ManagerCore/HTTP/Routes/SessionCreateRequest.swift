@@ -90,26 +90,7 @@ enum SessionCreateRequest {
         default: throw APIError.invalidAPIParams("'dependencies' must be a list of session names or ids.")
         }
 
-        if case .object(let pairs)? = config["mount_map"] {
-            var aliases: [String] = []
-            for (source, target) in pairs {
-                guard case .string(let alias) = target else { continue }
-                var normalized = alias
-                if normalized.hasPrefix("/home/work/") { normalized.removeFirst("/home/work/".count) }
-                guard !normalized.isEmpty else { throw APIError.invalidAPIParams("Alias name cannot be empty.") }
-                if Self.reservedAliases.contains(normalized) || Self.isReservedDotfile(normalized) {
-                    throw APIError.invalidAPIParams("\(normalized) is reserved for internal path.")
-                }
-                if pairs.contains(where: { $0.key == normalized }) && normalized != source {
-                    throw APIError.invalidAPIParams("Alias name cannot be set to an existing folder name: \(normalized)")
-                }
-                aliases.append(normalized)
-            }
-            if Set(aliases).count != aliases.count {
-                throw APIError.invalidAPIParams("Duplicate alias folder name exists.")
-            }
-        }
-
+        let mounts = try Self.mounts(config)
         var startsAt: Date?
         if let text = try string("starts_at", "startsAt") {
             guard let date = Timestamp.parse(text) else {
@@ -135,10 +116,68 @@ enum SessionCreateRequest {
             dependencies: dependencies, startupCommand: try string("startupCommand", "startup_command"),
             bootstrapScript: try string("bootstrap_script", "bootstrapScript"), startsAt: startsAt, callbackURL: callback,
             environ: config["environ"].flatMap { if case .object = $0 { return $0 } else { return nil } } ?? .object([]),
-            mounts: config["mounts"].flatMap { if case .array = $0 { return $0 } else { return nil } } ?? .array([]),
+            mounts: mounts,
             tag: try string("tag"), reuseIfExists: try bool("reuseIfExists"), owner: owner,
             groupName: try string("group", "groupName") ?? "default", isAdminRequest: identity.isAdmin)
         return (creation, try bool("enqueueOnly"))
+    }
+
+    /// `config.mounts` (folder names) with `config.mount_map` (name → path inside the session), validated as
+    /// Backend.AI does: aliases lose a leading `/home/work/`, must not be empty, reserved, another folder's name, a
+    /// duplicate, or climb out of the working folder.
+    static func mounts(_ config: JSONValue) throws -> [MountRequest] {
+        var names: [String] = []
+        switch config["mounts"] {
+        case nil, .null?: break
+        case .array(let items)?:
+            for item in items {
+                guard case .string(let name) = item, !name.isEmpty, name.unicodeScalars.count <= 64 else {
+                    throw APIError.invalidAPIParams("'config.mounts' must be a list of vfolder names.")
+                }
+                if !names.contains(name) { names.append(name) }
+            }
+        default: throw APIError.invalidAPIParams("'config.mounts' must be a list of vfolder names.")
+        }
+        guard names.count <= 64 else { throw APIError.invalidAPIParams("'config.mounts' may name at most 64 folders.") }
+        var aliases: [String: String] = [:]
+        switch config["mount_map"] {
+        case nil, .null?: break
+        case .object(let pairs)?:
+            for (source, target) in pairs {
+                guard case .string(let alias) = target, alias.unicodeScalars.count <= 255 else {
+                    throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))' must be a path string.")
+                }
+                var normalized = alias
+                if normalized.hasPrefix("/home/work/") { normalized.removeFirst("/home/work/".count) }
+                while normalized.hasSuffix("/") { normalized.removeLast() }
+                guard !normalized.isEmpty else { throw APIError.invalidAPIParams("Alias name cannot be empty.") }
+                if Self.reservedAliases.contains(normalized) || Self.isReservedDotfile(normalized) {
+                    throw APIError.invalidAPIParams("\(normalized) is reserved for internal path.")
+                }
+                if pairs.contains(where: { $0.key == normalized }) && normalized != source {
+                    throw APIError.invalidAPIParams("Alias name cannot be set to an existing folder name: \(normalized)")
+                }
+                let parts = normalized.split(separator: "/", omittingEmptySubsequences: false)
+                guard !normalized.hasPrefix("/"), !parts.contains(".."), !parts.contains("."), !parts.contains(""),
+                    !normalized.unicodeScalars.contains(where: { $0.value < 0x20 })
+                else {
+                    throw APIError.invalidAPIParams("The mount path '\(alias.prefix(64))' must stay inside /home/work.")
+                }
+                aliases[source] = normalized
+                if !names.contains(source) { names.append(source) }
+            }
+        default: throw APIError.invalidAPIParams("'config.mount_map' must be an object of folder names to paths.")
+        }
+        let requests = names.map { MountRequest(name: $0, alias: aliases[$0] ?? $0) }
+        if Set(requests.map(\.alias)).count != requests.count {
+            throw APIError.invalidAPIParams("Duplicate alias folder name exists.")
+        }
+        for request in requests {
+            if let other = requests.first(where: { $0.alias != request.alias && $0.alias.hasPrefix(request.alias + "/") }) {
+                throw APIError.invalidAPIParams("VFolder mount path \(request.alias) overlaps with \(other.alias)")
+            }
+        }
+        return requests
     }
 
     static func isReservedDotfile(_ name: String) -> Bool {

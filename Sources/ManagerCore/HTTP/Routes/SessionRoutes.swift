@@ -59,6 +59,12 @@ struct SessionRoutes {
         case .foreignDependency(let reference):
             return .invalidAPIParams("The dependency '\(reference.prefix(64))' belongs to another user.")
         case .alreadyEnded(let name): return .forbidden("The session '\(name)' has already ended.")
+        case .unknownVFolder(let name):
+            return .notFound("vfolder-not-found", title: "Virtual folder not found.",
+                             msg: "'config.mounts': no folder '\(name.prefix(64))' you can mount.")
+        case .unmountableVFolder(let name, let status):
+            return .conflict("vfolder-filter-status-failed", title: "The folder cannot be mounted now.",
+                             msg: "'config.mounts': the folder '\(name.prefix(64))' is '\(status)'.")
         }
     }
 

@@ -4,9 +4,12 @@ import SchedulerKit
 /// Sessions, their dependencies and the event log in PostgreSQL.
 public struct PostgresSessionStore: SessionStore {
     let pool: PostgresPool
+    /// Where mounted folders live, for the host paths agents link.
+    let volumes: StorageVolumes
 
-    public init(pool: PostgresPool) {
+    public init(pool: PostgresPool, volumes: StorageVolumes = StorageVolumes(ManagerConfig.Storage())) {
         self.pool = pool
+        self.volumes = volumes
     }
 
     static let columns: SQL = """
@@ -57,6 +60,7 @@ public struct PostgresSessionStore: SessionStore {
             }
 
             let dependencyIDs = try await Self.resolveDependencies(creation.dependencies, owner: creation.owner, in: tx)
+            let mounts = try await self.resolveMounts(creation.mounts, userID: userID, in: tx)
 
             let id = UUID()
             let now = Date()
@@ -71,7 +75,7 @@ public struct PostgresSessionStore: SessionStore {
                     VALUES (\(id), \(id.uuidString.lowercased()), \(creation.name), \(creation.type.rawValue), \(domain),
                         \(groupID), \(userID), \(creation.owner), \(scalingGroup), \(creation.image), \(creation.architecture),
                         \(creation.tag), \(JSONB(text: creation.requestedSlots.text)), \(JSONB(text: creation.resourceOpts.text)),
-                        \(JSONB(text: creation.mounts.text)), \(JSONB(text: creation.environ.text)), \(creation.bootstrapScript),
+                        \(JSONB(text: mounts.text)), \(JSONB(text: creation.environ.text)), \(creation.bootstrapScript),
                         \(creation.startupCommand), \(creation.callbackURL), \(creation.startsAt), \(now), 'PENDING',
                         \(JSONB(text: history.text)), \(now))
                     """)
@@ -92,6 +96,36 @@ public struct PostgresSessionStore: SessionStore {
             }
             return .created(try Self.record(created))
         }
+    }
+
+    /// Resolves mount requests to the owner's folders (their own first, then their projects'), locked against a
+    /// concurrent delete until the session row is committed; each entry carries what the agent links.
+    func resolveMounts(_ requests: [MountRequest], userID: UUID, in tx: PostgresSession) async throws -> JSONValue {
+        guard !requests.isEmpty else { return .array([]) }
+        let rows = try await tx.query(
+            """
+            SELECT v.id, v.name, v.host, v.permission, v.status, (v.user_uuid = \(userID)) AS own FROM vfolders v
+            WHERE v.name = ANY(\(requests.map(\.name))::text[]) AND v.status NOT LIKE 'delete-%'
+              AND (v.user_uuid = \(userID) OR v.group_id IN (SELECT group_id FROM group_members WHERE user_id = \(userID)))
+            ORDER BY own DESC NULLS LAST, v.created_at
+            FOR SHARE OF v
+            """)
+        var entries: [JSONValue] = []
+        for request in requests {
+            guard let row = try rows.first(where: { try $0.decode("name", as: String.self) == request.name }) else {
+                throw SessionStoreRefusal.unknownVFolder(request.name)
+            }
+            let status = VFolderStatus(rawValue: try row.decode("status")) ?? .error
+            guard status.isMountable else { throw SessionStoreRefusal.unmountableVFolder(name: request.name, status: status.rawValue) }
+            let id: UUID = try row.decode("id")
+            let host: String = try row.decode("host")
+            entries.append(.object([
+                ("id", .string(id.uuidString.lowercased())), ("name", .string(request.name)), ("host", .string(host)),
+                ("alias", .string(request.alias)), ("host_path", .string(self.volumes.path(host: host, folderID: id) ?? "")),
+                ("permission", .string(try row.decode("permission"))),
+            ]))
+        }
+        return .array(entries)
     }
 
     /// Resolves dependency references (ids, or names among the owner's sessions, live ones first) in one query.

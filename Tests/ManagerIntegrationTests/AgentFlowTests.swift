@@ -86,8 +86,11 @@ import Testing
         let cli = BackendAICLI(
             environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey,
             secretKey: manager.adminSecretKey)
+        // The session runs until the test releases it, so the restarts below happen mid-session however slow the machine.
+        let release = workDir.appendingPathComponent("release").path
         let created = try await cli.run(
-            ["session", "create", "--type", "batch", "-c", "echo started; sleep 8; echo finished", "-t", "phoenix-job", "python:3.11"])
+            ["session", "create", "--type", "batch", "-c", "echo started; while [ ! -e '\(release)' ]; do sleep 0.1; done; echo finished",
+             "-t", "phoenix-job", "python:3.11"])
         #expect(created.status == 0, "\(created.stderr)")
         _ = try await probe.waitFor(["phoenix-job"], in: ["RUNNING"], timeout: .seconds(30))
 
@@ -96,6 +99,10 @@ import Testing
         try await manager.stop()
         try await manager.start()
         agent = try AgentProcess(environment, managerEndpoint: manager.endpoint, id: "phoenix", workDir: workDir)
+        try await eventually("the restarted agent to adopt the session") {
+            agent.log().contains("adopted a running session")
+        }
+        #expect(FileManager.default.createFile(atPath: release, contents: Data()))
 
         let rows = try await probe.waitFor(["phoenix-job"], in: ["TERMINATED", "ERROR"], timeout: .seconds(30))
         let row = try #require(rows["phoenix-job"])

@@ -62,18 +62,6 @@ import Testing
         return Setup(manager: manager, cli: cli, pool: manager.database.makePool(), volume: volume)
     }
 
-    /// Polls `condition` every 100 ms until it holds or `timeout` passes.
-    static func eventually(
-        _ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
-    ) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw SessionProbe.Timeout(description: "timed out waiting for \(what)")
-    }
-
     @Test("CLI: create, fill, clone with a moving progress bar, a byte-identical copy; info, list-own and delete work")
     func cliCloneFlow() async throws {
         let setup = try await Self.setUp(rateLimit: "4m")
@@ -307,7 +295,7 @@ import Testing
             extra: ["-m", "data=/home/work/data"])
         let probe = SessionProbe(pool: setup.pool)
         _ = try await probe.waitFor(["mounter"], in: ["RUNNING", "TERMINATED", "ERROR", "CANCELLED"])
-        try await Self.eventually("the session to write into the folder") {
+        try await eventually("the session to write into the folder") {
             FileManager.default.fileExists(atPath: folder + "/written.txt")
         }
         let refused = try await setup.cli.run(["vfolder", "delete", "data"])
@@ -347,7 +335,7 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await subscriber.run() }
             group.addTask { try await hub.run() }
-            try await Self.eventually("the subscription") { subscriber.isConnected }
+            try await eventually("the subscription") { subscriber.isConnected }
             let slow = hub.watch(taskID)
             let other = hub.watch(UUID())
             for seq in 1...10 {
@@ -355,7 +343,7 @@ import Testing
                     taskID: taskID, seq: seq, name: "bgtask_updated", message: "\(seq)", currentProgress: Double(seq), totalProgress: 10)
                 _ = try await redis.publish(event.wireText, to: BackgroundTaskService.channel)
             }
-            try await Self.eventually("the overflow") { slow.overflowed }
+            try await eventually("the overflow") { slow.overflowed }
             var received: [Int] = []
             for await signal in slow.signals {
                 if case .event(let event) = signal { received.append(event.seq) }

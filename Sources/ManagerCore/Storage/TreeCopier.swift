@@ -3,9 +3,6 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
-#if canImport(CDispatch)
-import CDispatch
-#endif
 import Synchronization
 
 /// Copies a folder tree like `cp -a`: modes, times and symbolic links are preserved (a link is copied as a link,
@@ -45,8 +42,8 @@ final class TreeCopier: Sendable {
         let sourceRoot = open(source, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard sourceRoot >= 0 else { throw FileSystemError("open", source) }
         defer { close(sourceRoot) }
-        var info = stat()
-        guard fstat(sourceRoot, &info) == 0 else { throw FileSystemError("stat", source) }
+        var info = cfc_stat()
+        guard cfc_fstat(sourceRoot, &info) == 0 else { throw FileSystemError("stat", source) }
         guard mkdir(target, 0o700) == 0 else { throw FileSystemError("mkdir", target) }
         let targetRoot = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard targetRoot >= 0 else { throw FileSystemError("open", target) }
@@ -62,12 +59,12 @@ final class TreeCopier: Sendable {
     private func copyContents(of source: Int32, into target: Int32, path: String) throws {
         for name in try directoryEntries(source, path: path) {
             try self.checkCancelled()
-            var info = stat()
-            guard fstatat(source, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+            var info = cfc_stat()
+            guard cfc_lstatat(source, name, &info) == 0 else {
                 if errno == ENOENT { continue }  // removed while we copy: the source stays usable
                 throw FileSystemError("stat", path + "/" + name)
             }
-            switch FileMode.type(info.st_mode) {
+            switch FileMode.type(mode_t(info.mode)) {
             case FileMode.directory:
                 guard mkdirat(target, name, 0o700) == 0 else { throw FileSystemError("mkdir", path + "/" + name) }
                 let from = openat(source, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
@@ -88,7 +85,7 @@ final class TreeCopier: Sendable {
         }
     }
 
-    private func copyFile(_ name: String, from source: Int32, to target: Int32, info: stat, path: String) throws {
+    private func copyFile(_ name: String, from source: Int32, to target: Int32, info: cfc_stat, path: String) throws {
         let input = openat(source, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard input >= 0 else {
             if errno == ENOENT { return }
@@ -98,7 +95,7 @@ final class TreeCopier: Sendable {
         let output = openat(target, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw FileSystemError("create", path) }
         defer { close(output) }
-        let size = Int64(info.st_size)
+        let size = info.size
         if self.rateLimit == nil, size > 0, cfc_clone_file(output, input) == 0 {
             self.progressState.withLock { $0.bytes += size }
         } else {
@@ -110,7 +107,7 @@ final class TreeCopier: Sendable {
 
     /// Moves bytes in the kernel with copy_file_range; falls back to read/write where the kernel refuses.
     private func copyData(from input: Int32, to output: Int32, path: String) throws {
-        let chunk = self.rateLimit.map { max(64 << 10, min(8 << 20, Int($0 / 20))) } ?? (8 << 20)
+        let chunk = self.rateLimit.map { max(4 << 10, min(8 << 20, Int($0 / 10))) } ?? (8 << 20)  // ~10 chunks a second
         var useKernel = true
         var buffer: [UInt8] = []
         while true {
@@ -145,11 +142,11 @@ final class TreeCopier: Sendable {
                 progress.bytes += Int64(moved)
                 return progress.bytes
             }
-            self.throttle(total: total)
+            try self.throttle(total: total)
         }
     }
 
-    private func copyLink(_ name: String, from source: Int32, to target: Int32, info: stat, path: String) throws {
+    private func copyLink(_ name: String, from source: Int32, to target: Int32, info: cfc_stat, path: String) throws {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlinkat(source, name, &buffer, buffer.count - 1)
         guard length >= 0 else {
@@ -158,25 +155,27 @@ final class TreeCopier: Sendable {
         }
         buffer[length] = 0
         guard symlinkat(buffer, target, name) == 0 else { throw FileSystemError("symlink", path) }
-        var times = [info.st_atim, info.st_mtim]
-        _ = utimensat(target, name, &times, AT_SYMLINK_NOFOLLOW)
+        var info = info
+        cfc_apply_link_times(target, name, &info)
         self.progressState.withLock { $0.links += 1 }
     }
 
     /// Mode, owner (when we may) and times, as `cp -a`.
-    private static func applyAttributes(of info: stat, to descriptor: Int32) {
-        if geteuid() == 0 { _ = fchown(descriptor, info.st_uid, info.st_gid) }
-        _ = fchmod(descriptor, info.st_mode & 0o7777)
-        var times = [info.st_atim, info.st_mtim]
-        _ = futimens(descriptor, &times)
+    private static func applyAttributes(of info: cfc_stat, to descriptor: Int32) {
+        var info = info
+        cfc_apply_attributes(descriptor, &info, geteuid() == 0 ? 1 : 0)
     }
 
-    /// Sleeps until `total` bytes are within the rate limit.
-    private func throttle(total: Int64) {
+    /// Sleeps until `total` bytes are within the rate limit, in short slices so a cancellation is seen quickly.
+    private func throttle(total: Int64) throws {
         guard let rate = self.rateLimit else { return }
         let due = Double(total) / Double(rate)
-        let elapsed = ContinuousClock.now - self.startedAt
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        if due > seconds { usleep(useconds_t(min(1.0, due - seconds) * 1_000_000)) }
+        while true {
+            try self.checkCancelled()
+            let elapsed = (ContinuousClock.now - self.startedAt)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            guard due > seconds else { return }
+            usleep(useconds_t(min(0.1, due - seconds) * 1_000_000))
+        }
     }
 }

@@ -1,9 +1,7 @@
+import CFileCopy
 import Foundation
 #if canImport(Glibc)
 import Glibc
-#endif
-#if canImport(CDispatch)
-import CDispatch
 #endif
 
 /// Counts what a folder holds without following symbolic links.
@@ -28,13 +26,13 @@ enum TreeScanner {
 
     private static func walk(_ directory: Int32, path: String, into totals: inout Totals) throws {
         for name in try directoryEntries(directory, path: path) {
-            var info = stat()
-            guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            var info = cfc_stat()
+            guard cfc_lstatat(directory, name, &info) == 0 else { continue }
             totals.entries += 1
-            switch FileMode.type(info.st_mode) {
+            switch FileMode.type(mode_t(info.mode)) {
             case FileMode.regular:
                 totals.files += 1
-                totals.bytes += Int64(info.st_size)
+                totals.bytes += info.size
             case FileMode.directory:
                 let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard child >= 0 else { throw FileSystemError("open", path + "/" + name) }

@@ -99,6 +99,57 @@ public struct ConfigLoader {
             config.storage.volumes.append(volume)
         }
 
+        try reader.duration("webhook_delivery.timeout") { config.webhookDelivery.timeout = $0 }
+        try reader.duration("webhook_delivery.max_age") { config.webhookDelivery.maxAge = $0 }
+        try reader.duration("webhook_delivery.retry_base") { config.webhookDelivery.retryBase = max($0, .milliseconds(10)) }
+        try reader.duration("webhook_delivery.retry_max") { config.webhookDelivery.retryMax = max($0, .milliseconds(10)) }
+        try reader.string("webhook_delivery.callback_secret") { config.webhookDelivery.callbackSecret = $0 }
+        try reader.int("webhook_delivery.concurrency", range: 1...256) { config.webhookDelivery.concurrency = $0 }
+        try reader.strings("webhook_delivery.allowed_destinations") { list in
+            for entry in list where DestinationRule(entry) == nil {
+                throw ConfigError(description: "webhook_delivery.allowed_destinations: '\(entry)' is not a host, address or CIDR block")
+            }
+            config.webhookDelivery.allowedDestinations = list
+        }
+        try reader.strings("webhook_delivery.denied_destinations") { list in
+            for entry in list where DestinationRule(entry) == nil {
+                throw ConfigError(description: "webhook_delivery.denied_destinations: '\(entry)' is not a host, address or CIDR block")
+            }
+            config.webhookDelivery.deniedDestinations = list
+        }
+        for (index, table) in try reader.tables("webhooks").enumerated() {
+            let at = "webhooks[\(index)]"
+            var webhook = ManagerConfig.Webhook(name: "", url: "")
+            for key in table.keys {
+                let value = table[key]
+                switch key {
+                case "name", "url", "secret":
+                    guard let text = value?.string else { throw ConfigError(description: "\(at).\(key) must be a string") }
+                    if key == "name" { webhook.name = text } else if key == "url" { webhook.url = text } else { webhook.secret = text }
+                case "events":
+                    guard let array = value?.array else { throw ConfigError(description: "\(at).events must be a list of event names") }
+                    webhook.events = try array.map { element in
+                        guard let name = element.string, name.hasPrefix("session_") || name.hasPrefix("kernel_") else {
+                            throw ConfigError(description: "\(at).events: each entry must be an event name like \"session_success\"")
+                        }
+                        return name
+                    }
+                default:
+                    throw ConfigError(description: "\(source): unknown config key '\(at).\(key)'")
+                }
+            }
+            guard !webhook.name.isEmpty, webhook.name.count <= 64 else {
+                throw ConfigError(description: "\(at).name is required (at most 64 characters)")
+            }
+            guard webhook.url.hasPrefix("http://") || webhook.url.hasPrefix("https://"), URL(string: webhook.url)?.host != nil else {
+                throw ConfigError(description: "\(at).url must be an http or https URL")
+            }
+            guard !config.webhooks.contains(where: { $0.name == webhook.name }) else {
+                throw ConfigError(description: "\(at).name '\(webhook.name)' is used twice")
+            }
+            config.webhooks.append(webhook)
+        }
+
         try reader.string("logging.level") { text in
             guard let level = Logger.Level(rawValue: text) else {
                 throw ConfigError(
@@ -208,6 +259,29 @@ private final class TableReader {
         switch TimeDuration.seconds(parsing: text) {
         case .success(let seconds): return seconds
         case .failure(let problem): throw ConfigError(description: "\(key): \(problem)")
+        }
+    }
+
+    /// A list of strings (from the environment: comma-separated).
+    func strings(_ key: String, _ apply: ([String]) throws -> Void) throws {
+        if let text = self.override(key) {
+            return try apply(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        }
+        guard let value = self.value(key) else { return }
+        guard let array = value.array else { throw self.typeError(key, "a list of strings", value) }
+        try apply(try array.map { element in
+            guard let text = element.string else { throw ConfigError(description: "\(key) must hold only strings") }
+            return text
+        })
+    }
+
+    /// An array of tables (`[[key]]`); the caller checks each table's keys.
+    func tables(_ key: String) throws -> [TOMLTable] {
+        guard let value = self.value(key) else { return [] }
+        guard let array = value.array else { throw self.typeError(key, "an array of tables ([[\(key)]])", value) }
+        return try array.map { element in
+            guard let table = element.table else { throw ConfigError(description: "\(key) must be an array of tables ([[\(key)]])") }
+            return table
         }
     }
 

@@ -87,6 +87,34 @@ public struct ManagerConfig: Sendable {
         public var lease: Duration = .seconds(10)
     }
 
+    /// A `[[webhooks]]` endpoint that receives every matching session event.
+    public struct Webhook: Sendable, Hashable {
+        public var name: String
+        public var url: String
+        /// Event names (`session_success`…); empty: every `session_*` event.
+        public var events: [String] = []
+        /// Signs each delivery (HMAC-SHA256); empty sends unsigned.
+        public var secret = ""
+    }
+
+    /// How webhooks and `callback_url`s are delivered.
+    public struct WebhookDelivery: Sendable {
+        public var timeout: Duration = .seconds(10)
+        /// Failed deliveries are retried with exponential backoff until this age, then marked dead.
+        public var maxAge: Duration = .seconds(24 * 3600)
+        /// The first retry's delay; each further one doubles it (with jitter), up to `retryMax`.
+        public var retryBase: Duration = .seconds(1)
+        public var retryMax: Duration = .seconds(600)
+        /// Signs `callback_url` deliveries when set.
+        public var callbackSecret = ""
+        /// Hosts, IP addresses or CIDR blocks deliveries may go to; empty: anywhere not denied.
+        public var allowedDestinations: [String] = []
+        /// Refused in addition to link-local and cloud metadata addresses (always refused).
+        public var deniedDestinations: [String] = []
+        /// Deliveries in flight at once per replica.
+        public var concurrency = 16
+    }
+
     /// Log output.
     public struct Logging: Sendable {
         public var level: Logger.Level = .info
@@ -108,6 +136,8 @@ public struct ManagerConfig: Sendable {
     public var agents = Agents()
     public var storage = Storage()
     public var backgroundTasks = BackgroundTasks()
+    public var webhooks: [Webhook] = []
+    public var webhookDelivery = WebhookDelivery()
     public var logging = Logging()
     public var auth = Auth()
 

@@ -6,11 +6,13 @@ import ServiceLifecycle
 /// - `manager_events` (every committed event row) bumps the log version SSE streams wait on.
 /// - `agent_commands` (payload: an agent id) bumps that agent's version; its long-poll waits on it.
 /// - `scheduler_wakeup` (payload: a scaling group) yields on `schedulerWakeups`, coalesced.
+/// - `webhook_deliveries` (the outbox trigger) bumps the version webhook dispatchers wait on.
 /// Waiters also time out, so a lost notification costs at most one poll interval. After a reconnect every key
 /// is bumped, because notifications may have been missed.
 public final class EventSignal: Service, Sendable {
-    public static let channels = ["manager_events", "agent_commands", "scheduler_wakeup"]
+    public static let channels = ["manager_events", "agent_commands", "scheduler_wakeup", "webhook_deliveries"]
     private static let logKey = ""
+    private static let webhookKey = "webhooks"
 
     private let listener: PostgresListener
     private let state = State()
@@ -32,6 +34,7 @@ public final class EventSignal: Service, Sendable {
                     switch notification.channel {
                     case "agent_commands": await self.state.bump("agent:" + notification.payload)
                     case "scheduler_wakeup": self.wakeupContinuation.yield()
+                    case "webhook_deliveries": await self.state.bump(Self.webhookKey)
                     default: await self.state.bump(Self.logKey)
                     }
                 case .reconnected:
@@ -57,6 +60,14 @@ public final class EventSignal: Service, Sendable {
     /// Returns when new commands were queued for `agent` (after `version`) or after `timeout`.
     func waitForCommands(agent: String, after version: Int, timeout: Duration) async {
         await self.wait(key: "agent:" + agent, after: version, timeout: timeout)
+    }
+
+    /// The version of the webhook outbox (bumped when deliveries are queued).
+    func webhookVersion() async -> Int { await self.state.version(of: Self.webhookKey) }
+
+    /// Returns when deliveries were queued (after `version`) or after `timeout`.
+    func waitForWebhooks(after version: Int, timeout: Duration) async {
+        await self.wait(key: Self.webhookKey, after: version, timeout: timeout)
     }
 
     private func wait(key: String, after version: Int, timeout: Duration) async {

@@ -119,6 +119,17 @@ public struct ManagerApplication {
             maxBodySize: maxBody
         ).register(on: router)
 
+        // Webhooks: the outbox is filled by a trigger in each status change's transaction; dispatchers send it.
+        let webhookStore = PostgresWebhookStore(pool: pool)
+        try await webhookStore.syncEndpoints(self.config.webhooks)
+        WebhookRoutes(store: webhookStore).register(on: router)
+        let webhooks = WebhookDispatcher(
+            store: webhookStore, signal: signal,
+            configuration: .init(
+                replica: self.config.server.replicaID, delivery: self.config.webhookDelivery,
+                secrets: Dictionary(uniqueKeysWithValues: self.config.webhooks.map { ($0.name, $0.secret) })),
+            logger: self.logger)
+
         let logger = self.logger
         let host = self.config.server.host
         let app = Application(
@@ -135,6 +146,7 @@ public struct ManagerApplication {
             .init(service: signal),
             .init(service: taskEvents),
             .init(service: tasks),
+            .init(service: webhooks),
             .init(service: scheduler),
             .init(service: app),
         ]

@@ -12,6 +12,33 @@ import Testing
         #expect(config.storage.volumes == [ManagerConfig.Volume(name: "volume1", path: "state/volumes/volume1")])
         #expect(config.localAgent.enabled)
         #expect(config.auth.maxClockSkew == .seconds(900))
+        #expect(config.backgroundTasks.lease == .seconds(10))
+        #expect(config.webhookDelivery.maxAge == .seconds(86400) && config.webhooks.isEmpty)
+    }
+
+    @Test("[[webhooks]] tables and the delivery policy are read")
+    func webhooksRead() throws {
+        let config = try ConfigLoader(environment: [:]).parse("""
+            [webhook_delivery]
+            allowed_destinations = ["*.example.com", "10.0.0.0/8"]
+            [[webhooks]]
+            name = "ops"
+            url = "https://hooks.example.com/x"
+            events = ["session_success", "session_failure"]
+            secret = "s3"
+            [[webhooks]]
+            name = "all"
+            url = "http://10.1.2.3/all"
+            """)
+        #expect(config.webhooks.map(\.name) == ["ops", "all"])
+        #expect(config.webhooks[0].events == ["session_success", "session_failure"] && config.webhooks[0].secret == "s3")
+        #expect(config.webhooks[1].events.isEmpty)
+        let policy = DestinationPolicy(allowed: config.webhookDelivery.allowedDestinations, denied: [])
+        #expect(policy.refusal(for: "http://10.1.2.3/all") == nil)
+        #expect(policy.refusal(for: "http://192.168.1.1/x")?.contains("allowed_destinations") == true)
+        #expect(policy.refusal(for: "http://169.254.169.254/latest")?.contains("refused") == true)
+        #expect(policy.refusal(for: "http://[::ffff:169.254.169.254]/latest") != nil)
+        #expect(policy.refusal(for: "file:///etc/passwd") != nil)
     }
 
     @Test("an unknown key stops start-up and is named", arguments: [
@@ -19,6 +46,7 @@ import Testing
         ("[serer]\nport = 1", "serer.port"),
         ("toplevel = true", "toplevel"),
         ("[storage.volumes.v1]\npath = \"/x\"\nsize = 3", "storage.volumes.v1.size"),
+        ("[[webhooks]]\nname = \"a\"\nurl = \"http://x\"\nsecert = \"s\"", "webhooks[0].secert"),
     ])
     func unknownKey(text: String, key: String) {
         #expect {
@@ -36,6 +64,13 @@ import Testing
         ("[agent.local]\nenabled = \"yes\"", "agent.local.enabled must be true or false"),
         ("[storage.volumes.v1]\n", "storage.volumes.v1.path is required"),
         ("[server\nport = 1", "config"),
+        ("[[webhooks]]\nname = \"a\"\nurl = \"ftp://x\"", "webhooks[0].url must be an http or https URL"),
+        ("[[webhooks]]\nurl = \"http://x\"", "webhooks[0].name is required"),
+        ("[[webhooks]]\nname = \"a\"\nurl = \"http://x\"\nevents = [\"success\"]", "webhooks[0].events"),
+        ("[[webhooks]]\nname = \"a\"\nurl = \"http://x\"\n[[webhooks]]\nname = \"a\"\nurl = \"http://y\"", "used twice"),
+        ("[webhook_delivery]\ndenied_destinations = [\"10.0.0.0/99\"]", "denied_destinations"),
+        ("[storage]\nclone_rate_limit = \"fast\"", "storage.clone_rate_limit"),
+        ("[background_tasks]\nlease = \"100ms\"", "background_tasks.lease must be at least 1s"),
     ])
     func badValue(text: String, message: String) {
         #expect {

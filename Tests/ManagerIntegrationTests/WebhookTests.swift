@@ -16,7 +16,6 @@ import Testing
         callback_secret = "\(Self.callbackSecret)"
         retry_base = "200ms"
         retry_max = "1s"
-        timeout = "2s"
         \(extra)
         [[webhooks]]
         name = "ops"

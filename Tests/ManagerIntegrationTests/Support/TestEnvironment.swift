@@ -54,12 +54,26 @@ struct TestEnvironment {
 
 /// Finds a free TCP port on loopback.
 func freePort() throws -> Int {
+    try bindablePort(0)
+}
+
+/// A free port below the kernel's ephemeral range (32768–60999 here), for a server that must restart on the same
+/// port: an ephemeral port can be taken meanwhile as the source port of some outgoing connection.
+func stablePort() throws -> Int {
+    for _ in 0..<200 {
+        if let port = try? bindablePort(Int.random(in: 20_000..<32_000)) { return port }
+    }
+    throw TestEnvironment.Missing(description: "no free port below the ephemeral range")
+}
+
+/// Binds `port` on loopback (0: any) and returns the port bound.
+func bindablePort(_ port: Int) throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }

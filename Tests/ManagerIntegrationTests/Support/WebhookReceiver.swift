@@ -25,7 +25,7 @@ final class WebhookReceiver: @unchecked Sendable {
     init(_ environment: TestEnvironment, host: String = "127.0.0.1") throws {
         self.environment = environment
         self.host = host
-        self.port = try freePort()
+        self.port = try stablePort()
         self.directory = try environment.scratchDirectory("receiver")
         try self.answer(200)
     }

@@ -45,108 +45,162 @@ public struct PostgresAgentStore: Sendable {
         }
     }
 
-    /// Applies progress reports, forward only; a report about a session that already ended queues a stop.
+    /// Applies progress reports, forward only, in a few statements whatever their number: one UPDATE per phase
+    /// (PREPARING, RUNNING, TERMINATED) over all the sessions reported in it, one INSERT for their events, one for
+    /// the stop commands of sessions that ended meanwhile. Output chunks are stored per chunk (only sessions that
+    /// printed something have them).
     public func apply(_ reports: [AgentProtocol.SessionReport], agentID: String) async throws {
         guard !reports.isEmpty else { return }
         try await self.pool.withTransaction { tx in
             for report in reports {
                 if let log = report.log, !log.isEmpty {
-                    // Chunks carry their byte range, so a chunk sent twice (a retried sync, a restarted agent)
-                    // is stored once: only the part past what was already stored is appended.
-                    let start = Int(report.logOffset ?? -1)
-                    let end = start >= 0 ? start + log.utf8.count : -1
-                    try await tx.execute(
-                        """
-                        INSERT INTO session_logs (session_id, content, reported_bytes)
-                        SELECT id, right(\(log), 1048576), greatest(\(end), 0) FROM sessions
-                        WHERE id = \(report.sessionID) AND agent_id = \(agentID)
-                        ON CONFLICT (session_id) DO UPDATE SET
-                            content = CASE
-                                WHEN \(start) < 0 THEN right(session_logs.content || \(log), 1048576)
-                                WHEN \(end) <= session_logs.reported_bytes THEN session_logs.content
-                                ELSE right(session_logs.content
-                                    || substr(\(log), greatest(session_logs.reported_bytes - \(start), 0)::int + 1), 1048576)
-                                END,
-                            reported_bytes = greatest(session_logs.reported_bytes, \(end)),
-                            updated_at = now()
-                        """)
+                    try await Self.storeLog(log, offset: report.logOffset, session: report.sessionID, agentID: agentID, in: tx)
                 }
-                let applied = try await self.apply(report, agentID: agentID, in: tx)
-                if !applied, report.status != .terminated {
-                    try await tx.execute(
-                        """
-                        INSERT INTO agent_commands (agent_id, session_id, kind)
-                        SELECT \(agentID), id, 'stop' FROM sessions
-                        WHERE id = \(report.sessionID) AND status IN ('TERMINATED', 'CANCELLED', 'ERROR')
-                        ON CONFLICT (session_id, kind) DO NOTHING
-                        """)
-                    try await tx.execute("SELECT pg_notify('agent_commands', \(agentID))")
-                }
+            }
+            var stale: [UUID] = []
+            for phase in [AgentProtocol.SessionReport.Status.preparing, .running] {
+                let ids = Self.unique(reports.filter { $0.status == phase }.map(\.sessionID))
+                guard !ids.isEmpty else { continue }
+                stale += try await Self.advance(ids, to: phase, agentID: agentID, in: tx)
+            }
+            var terminated: [(UUID, Int?)] = []
+            var seen = Set<UUID>()
+            for report in reports where report.status == .terminated && seen.insert(report.sessionID).inserted {
+                terminated.append((report.sessionID, report.exitCode))
+            }
+            if !terminated.isEmpty { try await Self.terminate(terminated, agentID: agentID, in: tx) }
+            if !stale.isEmpty {
+                // Reports about sessions that ended meanwhile (destroyed, agent-lost): tell the agent to stop them.
+                let queued = try await tx.query(
+                    """
+                    INSERT INTO agent_commands (agent_id, session_id, kind)
+                    SELECT \(agentID), id, 'stop' FROM sessions
+                    WHERE id = ANY(\(UUIDArray(stale))::uuid[]) AND status IN ('TERMINATED', 'CANCELLED', 'ERROR')
+                    ON CONFLICT (session_id, kind) DO NOTHING
+                    RETURNING id
+                    """)
+                if !queued.isEmpty { try await tx.execute("SELECT pg_notify('agent_commands', \(agentID))") }
             }
         }
     }
 
-    private func apply(_ report: AgentProtocol.SessionReport, agentID: String, in tx: PostgresSession) async throws -> Bool {
+    static func unique(_ ids: [UUID]) -> [UUID] {
+        var seen = Set<UUID>()
+        return ids.filter { seen.insert($0).inserted }
+    }
+
+    /// Chunks carry their byte range, so a chunk sent twice (a retried sync, a restarted agent) is stored once:
+    /// only the part past what was already stored is appended.
+    static func storeLog(_ log: String, offset: Int64?, session: UUID, agentID: String, in tx: PostgresSession) async throws {
+        let start = Int(offset ?? -1)
+        let end = start >= 0 ? start + log.utf8.count : -1
+        try await tx.execute(
+            """
+            INSERT INTO session_logs (session_id, content, reported_bytes)
+            SELECT id, right(\(log), 1048576), greatest(\(end), 0) FROM sessions
+            WHERE id = \(session) AND agent_id = \(agentID)
+            ON CONFLICT (session_id) DO UPDATE SET
+                content = CASE
+                    WHEN \(start) < 0 THEN right(session_logs.content || \(log), 1048576)
+                    WHEN \(end) <= session_logs.reported_bytes THEN session_logs.content
+                    ELSE right(session_logs.content
+                        || substr(\(log), greatest(session_logs.reported_bytes - \(start), 0)::int + 1), 1048576)
+                    END,
+                reported_bytes = greatest(session_logs.reported_bytes, \(end)),
+                updated_at = now()
+            """)
+    }
+
+    /// Moves the sessions to PREPARING or RUNNING where they are behind, with their events; returns the ids whose
+    /// report found the session already ended (a repeated report about a session still active counts as applied).
+    static func advance(
+        _ ids: [UUID], to phase: AgentProtocol.SessionReport.Status, agentID: String, in tx: PostgresSession
+    ) async throws -> [UUID] {
         let now = Date()
-        let stamp = Timestamp.pythonISO(now)
-        switch report.status {
-        case .preparing, .running:
-            let next: SessionStatus = report.status == .preparing ? .preparing : .running
-            let from: [String] = report.status == .preparing ? ["SCHEDULED", "PULLING"] : ["SCHEDULED", "PULLING", "PREPARING"]
-            guard let row = try await tx.query(
-                """
-                UPDATE sessions SET status = \(next.rawValue), status_info = '', status_changed = \(now),
-                    status_history = status_history || jsonb_build_object(\(next.rawValue), \(stamp))
-                WHERE id = \(report.sessionID) AND agent_id = \(agentID) AND status = ANY(\(from)::text[])
-                RETURNING name, access_key
-                """
-            ).first else {
-                // Already further along (a repeated report) counts as applied; an ended session does not.
-                return try await tx.query(
-                    "SELECT 1 FROM sessions WHERE id = \(report.sessionID) AND status = ANY(\(SessionOccupancy.activeNames)::text[])"
-                ).first != nil
-            }
-            let event = next == .preparing ? "session_preparing" : "session_started"
-            try await PostgresSessionStore.appendEvent(
-                tx, name: event, id: report.sessionID, sessionName: try row.decode("name"), owner: try row.decode("access_key"),
-                reason: "")
-            return true
-        case .terminated:
-            let exitCode = report.exitCode
-            let statusData = JSONValue.object([
-                ("kernel", .object([("exit_code", exitCode.map { .number(Double($0)) } ?? .null)])),
-                ("session", .object([("status", .string("terminated"))])),
-            ])
-            guard let row = try await tx.query(
-                """
-                UPDATE sessions SET status = 'TERMINATED', status_changed = \(now), terminated_at = \(now),
-                    exit_code = \(exitCode), status_data = \(JSONB(text: statusData.text)),
-                    status_history = status_history || jsonb_build_object('TERMINATED', \(stamp)),
-                    result = CASE WHEN session_type <> 'batch' THEN result
-                                  WHEN \(exitCode) = 0 THEN 'SUCCESS' ELSE 'FAILURE' END,
-                    status_info = CASE WHEN status = 'TERMINATING' THEN status_info
-                                       WHEN session_type <> 'batch' THEN 'self-terminated'
-                                       WHEN \(exitCode) = 0 THEN 'task-finished' ELSE 'task-failed' END
-                WHERE id = \(report.sessionID) AND agent_id = \(agentID)
-                  AND status = ANY(\(SessionOccupancy.activeNames)::text[])
-                RETURNING name, access_key, session_type, result, status_info, scaling_group_name
-                """
-            ).first else { return true }
-            let name: String = try row.decode("name")
-            let owner: AccessKey = try row.decode("access_key")
-            let info: String = try row.decodeOptional("status_info") ?? ""
+        let next: SessionStatus = phase == .preparing ? .preparing : .running
+        let from: [String] = phase == .preparing ? ["SCHEDULED", "PULLING"] : ["SCHEDULED", "PULLING", "PREPARING"]
+        let moved = try await tx.query(
+            """
+            UPDATE sessions SET status = \(next.rawValue), status_info = '', status_changed = \(now),
+                status_history = status_history || jsonb_build_object(\(next.rawValue), \(Timestamp.pythonISO(now)))
+            WHERE id = ANY(\(UUIDArray(ids))::uuid[]) AND agent_id = \(agentID) AND status = ANY(\(from)::text[])
+            RETURNING id
+            """
+        ).map { try $0.decode("id", as: UUID.self) }
+        if !moved.isEmpty {
+            try await Self.appendEvents(
+                moved.map { ($0, next == .preparing ? "session_preparing" : "session_started", nil) }, reason: { _ in "" }, in: tx)
+        }
+        let movedSet = Set(moved)
+        let rest = ids.filter { !movedSet.contains($0) }
+        guard !rest.isEmpty else { return [] }
+        let active = Set(try await tx.query(
+            """
+            SELECT id FROM sessions WHERE id = ANY(\(UUIDArray(rest))::uuid[])
+              AND status = ANY(\(SessionOccupancy.activeNames)::text[])
+            """
+        ).map { try $0.decode("id", as: UUID.self) })
+        return rest.filter { !active.contains($0) }
+    }
+
+    /// Ends the sessions with their exit codes: result and status_info as Backend.AI sets them, the batch outcome
+    /// event and `session_terminated` for each, and a scheduler wake-up for their groups.
+    static func terminate(_ sessions: [(UUID, Int?)], agentID: String, in tx: PostgresSession) async throws {
+        let now = Date()
+        let rows = try await tx.query(
+            """
+            UPDATE sessions s SET status = 'TERMINATED', status_changed = \(now), terminated_at = \(now),
+                exit_code = r.code,
+                status_data = jsonb_build_object('kernel', jsonb_build_object('exit_code', r.code),
+                                                 'session', jsonb_build_object('status', 'terminated')),
+                status_history = s.status_history || jsonb_build_object('TERMINATED', \(Timestamp.pythonISO(now))),
+                result = CASE WHEN s.session_type <> 'batch' THEN s.result
+                              WHEN r.code = 0 THEN 'SUCCESS' ELSE 'FAILURE' END,
+                status_info = CASE WHEN s.status = 'TERMINATING' THEN s.status_info
+                                   WHEN s.session_type <> 'batch' THEN 'self-terminated'
+                                   WHEN r.code = 0 THEN 'task-finished' ELSE 'task-failed' END
+            FROM (SELECT u.id, nullif(u.code, '')::int AS code
+                  FROM unnest(\(UUIDArray(sessions.map(\.0)))::uuid[], \(sessions.map { $0.1.map(String.init) ?? "" })::text[])
+                       AS u(id, code)) r
+            WHERE s.id = r.id AND s.agent_id = \(agentID) AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
+            RETURNING s.id, s.session_type, s.result, s.status_info, s.scaling_group_name, r.code
+            """)
+        guard !rows.isEmpty else { return }
+        var events: [(UUID, String, Int?)] = []
+        var reasons: [UUID: String] = [:]
+        var groups = Set<String>()
+        for row in rows {
+            let id: UUID = try row.decode("id")
+            let code: Int? = try row.decodeOptional("code")
+            reasons[id] = try row.decodeOptional("status_info") ?? ""
             if try row.decode("session_type", as: String.self) == SessionType.batch.rawValue {
                 let success = try row.decode("result", as: String.self) == SessionResult.success.rawValue
-                try await PostgresSessionStore.appendEvent(
-                    tx, name: success ? "session_success" : "session_failure", id: report.sessionID, sessionName: name,
-                    owner: owner, reason: info, exitCode: exitCode)
+                events.append((id, success ? "session_success" : "session_failure", code))
             }
-            try await PostgresSessionStore.appendEvent(
-                tx, name: "session_terminated", id: report.sessionID, sessionName: name, owner: owner, reason: info,
-                exitCode: exitCode)
-            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(try row.decodeOptional("scaling_group_name", as: String.self) ?? ""))")
-            return true
+            events.append((id, "session_terminated", code))
+            if let group: String = try row.decodeOptional("scaling_group_name") { groups.insert(group) }
         }
+        try await Self.appendEvents(events, reason: { reasons[$0] ?? "" }, in: tx)
+        for group in groups.sorted() {
+            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(group))")
+        }
+    }
+
+    /// Event rows for many sessions in one statement, in the given order.
+    static func appendEvents(
+        _ events: [(id: UUID, name: String, exitCode: Int?)], reason: (UUID) -> String, in tx: PostgresSession
+    ) async throws {
+        try await tx.execute(
+            """
+            INSERT INTO events (name, session_id, session_name, access_key, reason, exit_code)
+            SELECT e.name, s.id, s.name, s.access_key, e.reason, nullif(e.code, '')::int
+            FROM unnest(\(events.map(\.name))::text[], \(UUIDArray(events.map(\.id)))::uuid[],
+                        \(events.map { reason($0.id) })::text[], \(events.map { $0.exitCode.map(String.init) ?? "" })::text[])
+                 WITH ORDINALITY AS e(name, id, reason, code, position)
+            JOIN sessions s ON s.id = e.id
+            ORDER BY e.position
+            """)
+        try await tx.execute("SELECT pg_notify('manager_events', 'agent-report')")
     }
 
     /// Marks commands carried out.

@@ -12,7 +12,7 @@ usage: Benchmarks/scheduler_throughput.py --endpoint URL --access-key AK --secre
            [--sessions 10000] [--concurrency 32] [--json out.json]
 Benchmarks/scheduler_throughput.sh sets all of this up (database, manager, 100 agents) and runs it.
 """
-import argparse, asyncio, json, subprocess, sys, time
+import argparse, asyncio, collections, json, subprocess, sys, time
 
 import aiohttp
 
@@ -81,7 +81,7 @@ def main():
         time.sleep(0.5)
     rows = psql(args, """
         SELECT extract(epoch FROM created_at), extract(epoch FROM (status_history->>'RUNNING')::timestamptz),
-               extract(epoch FROM (status_history->>'SCHEDULED')::timestamptz), status, result
+               extract(epoch FROM (status_history->>'SCHEDULED')::timestamptz), status, result, coalesce(status_info, '')
         FROM sessions WHERE name LIKE 'bench-%'""")
     created = [float(r[0]) for r in rows]
     running = [(float(r[0]), float(r[1])) for r in rows if r[1]]
@@ -92,6 +92,7 @@ def main():
     to_scheduled = [t - c for c, t in scheduled]
     result = {
         "sessions": args.sessions, "enqueue_errors": errors, "succeeded": succeeded, "reached_running": len(running),
+        "outcomes": dict(collections.Counter(f"{r[3]} {r[5]}".strip() for r in rows)),
         "enqueue_seconds": round(enqueue_seconds, 2), "enqueue_per_second": round(args.sessions / enqueue_seconds, 1),
         "mode": "drain (agents joined after the enqueue)" if drain_started else "enqueue while agents run",
         "start_to_last_running_seconds": round(span, 2),

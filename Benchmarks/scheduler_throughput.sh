@@ -70,4 +70,5 @@ log "enqueueing $SESSIONS sessions at concurrency $CONCURRENCY (agents: 100 × $
 .venv/bin/python Benchmarks/scheduler_throughput.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" \
   --secret-key "$SK" --psql "$PSQL" --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --json "$WORK/result.json" "${AFTER[@]}"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^manager_scheduler_pass_duration_seconds_(sum|count)|^manager_scheduler_sessions_scheduled_total' || true
+log "manager log: $(grep -ci 'timed out\|timeout' "$WORK/manager.log" || true) timeout lines, $(grep -c 'LOST\|lost' "$WORK/manager.log" || true) lines about lost agents"
 log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}')"

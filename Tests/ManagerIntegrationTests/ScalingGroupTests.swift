@@ -83,7 +83,12 @@ import Testing
         ] {
             let response = try await client.send(.POST, "/admin/gql", json: ["query": query])
             let errors = response.json?["errors"] as? [[String: Any]]
-            #expect(errors?.first?["message"] as? String == "Only an admin may do this.", "\(response.text)")
+            let known = try await manager.database.withPool { pool in
+                try await pool.query("SELECT count(*)::int AS n FROM keypairs WHERE access_key = \(user.accessKey)").first?.decode("n", as: Int.self)
+            }
+            let rejections = manager.log().split(separator: "\n").filter { $0.contains("signature rejected") || $0.contains("keypair") }
+            #expect(errors?.first?["message"] as? String == "Only an admin may do this.",
+                    "\(response.text); key \(user.accessKey) in the database: \(known ?? -1); \(rejections.suffix(5))")
         }
         let groups = try await manager.database.withPool { pool in
             try await pool.query("SELECT name, description FROM scaling_groups").map { try $0.decode("description", as: String.self) }

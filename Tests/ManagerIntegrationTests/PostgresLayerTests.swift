@@ -122,7 +122,7 @@ import Testing
             logger: TestDatabase.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<2 {
-                group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(1.5)") } }
+                group.addTask { _ = try await pool.withConnection { try await $0.query("SELECT pg_sleep(5)") } }
             }
             // Wait until both connections are really lent out.
             while await pool.usage().inUse < 2 { try await Task.sleep(for: .milliseconds(10)) }

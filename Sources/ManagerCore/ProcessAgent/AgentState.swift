@@ -1,21 +1,9 @@
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
 import Synchronization
 
 /// The process agent's sessions, the reports it owes the manager, and the commands to acknowledge.
-///
-/// Its work blocks (posix_spawn, waitpid, reading and writing session folders), so the actor runs on event loops
-/// of its own rather than Swift's cooperative pool (two threads on a small machine): a burst of starts — 100 agents
-/// in one process receiving 10,000 sessions — must not keep every other agent's heartbeat waiting.
 actor AgentState {
-    /// Threads for agent state only; never the HTTP server's or client's loops.
-    static let blockingLoops = MultiThreadedEventLoopGroup(numberOfThreads: max(2, System.coreCount))
-
-    private let loop: any EventLoop
-    nonisolated var unownedExecutor: UnownedSerialExecutor { self.loop.executor.asUnownedSerialExecutor() }
-
     /// A session this agent has taken.
     struct Tracked {
         enum Process {
@@ -49,7 +37,6 @@ actor AgentState {
     init(settings: AgentSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        self.loop = Self.blockingLoops.next()
     }
 
     nonisolated var isRunning: Bool { self.running.load(ordering: .relaxed) }

@@ -8,31 +8,14 @@
 # DRAIN=1 starts the agents only after every session is enqueued (measures scheduling without the enqueue rate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/services.sh
+source Benchmarks/stack.sh
 SESSIONS=${1:-10000}
 CONCURRENCY=${2:-32}
 AGENT_CPU=${AGENT_CPU:-4}
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-export PG_BIN
-
-WORK=$(mktemp -d /tmp/sched-bench.XXXXXX)
-chmod 755 "$WORK"
-PG_PORT=$(free_port); REDIS_PORT=$(free_port); PORT=$(free_port)
-cleanup() {
-  pkill -TERM -f -- "--work-dir $WORK/agents" 2>/dev/null || true
-  [ -n "${MANAGER:-}" ] && kill "$MANAGER" 2>/dev/null || true
-  sleep 1
-  stop_redis "$WORK/redis"; stop_postgres "$WORK/pg"
-}
-trap cleanup EXIT
-
-start_postgres "$WORK/pg" "$PG_PORT" -c max_connections=200
-start_redis "$WORK/redis" "$REDIS_PORT"
+bench_setup sched-bench -c max_connections=200
+bench_on_exit 'pkill -TERM -f -- "--work-dir $WORK/agents"; sleep 1'
+bench_database
 PSQL="psql -h 127.0.0.1 -p $PG_PORT -U postgres -d bench"
-psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE bench"
-ensure_client_venv .venv
-swift build -c release --product manager 2>&1 | tail -1   # incremental: the binary matches the sources
-
 cat > "$WORK/manager.toml" <<TOML
 [server]
 port = $PORT
@@ -48,11 +31,7 @@ enabled = false
 [logging]
 level = "notice"
 TOML
-.build/release/manager migrate --config "$WORK/manager.toml" 2>/dev/null
-KEYS=$(.build/release/manager keypair create --admin --config "$WORK/manager.toml")
-AK=$(echo "$KEYS" | sed -n 's/^access_key=//p'); SK=$(echo "$KEYS" | sed -n 's/^secret_key=//p')
-.build/release/manager serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
-MANAGER=$!
+bench_serve
 AGENTS_CMD=".build/release/manager agent --manager http://127.0.0.1:$PORT --secret bench-secret --id bench --instances 100 \
   --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level warning >$WORK/agents.log 2>&1"
 AFTER=()

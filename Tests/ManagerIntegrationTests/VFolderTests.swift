@@ -139,7 +139,7 @@ import Testing
         let logged: Int = try #require(try await setup.pool.query(
             "SELECT count(*)::int AS n FROM background_task_events WHERE task_id = \(taskUUID)"
         ).first?.decode("n"))
-        // (A new client starts at the latest event, which under load may already be past the first.)
+        // (A new client starts with the events after its connection, which under load may be past the first.)
         let firstID = try #require(ids.first)
         #expect(ids == Array(firstID...logged), "\(ids) of \(logged)")
         // Progress messages are strings; the total is the bytes to copy (12 MiB + the 8-byte notes file), and the

@@ -62,11 +62,12 @@ struct BackgroundTaskRoutes {
             }
             let latest = try await store.latestEvent(task.id)
             if lastEventID == nil {
-                // A new client gets the current state (the latest event), then what follows.
+                // A new client gets what follows, as from Backend.AI (the official CLI's progress viewer breaks on an
+                // event that arrives before its spinner has started); a finished task answers its end at once.
                 if let latest {
-                    try await writer.write(ByteBuffer(string: latest.frame))
                     cursor = latest.seq
                     if latest.isTerminal {
+                        try await writer.write(ByteBuffer(string: latest.frame))
                         try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
                         try await writer.finish(nil)
                         return

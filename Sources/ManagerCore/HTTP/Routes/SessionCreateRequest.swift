@@ -151,7 +151,7 @@ enum SessionCreateRequest {
                 if normalized.hasPrefix("/home/work/") { normalized.removeFirst("/home/work/".count) }
                 while normalized.hasSuffix("/") { normalized.removeLast() }
                 guard !normalized.isEmpty else { throw APIError.invalidAPIParams("Alias name cannot be empty.") }
-                if Self.reservedAliases.contains(normalized) || Self.isReservedDotfile(normalized) {
+                if Self.reservedAliases.contains(normalized) || VFolderName.isReservedDotfile(normalized) {
                     throw APIError.invalidAPIParams("\(normalized) is reserved for internal path.")
                 }
                 if pairs.contains(where: { $0.key == normalized }) && normalized != source {
@@ -178,14 +178,5 @@ enum SessionCreateRequest {
             }
         }
         return requests
-    }
-
-    static func isReservedDotfile(_ name: String) -> Bool {
-        guard name.hasPrefix("."), name.count > 1 else { return false }
-        let body = name.dropFirst()
-        let word = { (s: Substring) in !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber) } }
-        if body.hasSuffix("rc") { return word(body.dropLast(2)) }
-        if body.hasSuffix("_profile") { return word(body.dropLast(8)) }
-        return false
     }
 }

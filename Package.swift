@@ -66,6 +66,7 @@ let package = Package(
                 .product(name: "GraphQL", package: "GraphQL"),
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ],
+            resources: [.embedInCode("HTTP/OpenAPI/openapi.yaml")],
             swiftSettings: swiftSettings,
             linkerSettings: [.linkedLibrary("hiredis")]
         ),
@@ -90,6 +91,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            exclude: ["Support/webhook_receiver.py", "Support/schemathesis_hooks.py"],
             swiftSettings: swiftSettings
         ),
     ]

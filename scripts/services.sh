@@ -69,6 +69,17 @@ stop_redis() {
 }
 
 # The official Backend.AI client in a virtualenv (for the compatibility tests and for users).
+# ensure_schemathesis_venv DIR: schemathesis (pinned) for the OpenAPI contract test, in a virtualenv of its own.
+SCHEMATHESIS_VERSION=4.32.5
+ensure_schemathesis_venv() {
+  local venv=$1
+  if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+
 ensure_client_venv() {
   local venv=$1
   if [ ! -x "$venv/bin/backend.ai" ]; then

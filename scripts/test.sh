@@ -37,11 +37,14 @@ start_redis "$WORK/redis" "$REDIS_PORT"
 
 VENV=${MANAGER_TEST_VENV:-$PWD/.venv}
 ensure_client_venv "$VENV"
+ST_VENV=${MANAGER_TEST_SCHEMATHESIS_VENV:-$PWD/.venv-schemathesis}
+ensure_schemathesis_venv "$ST_VENV"
 
 export MANAGER_TEST_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
 export MANAGER_TEST_REDIS="127.0.0.1:$REDIS_PORT"
 export MANAGER_TEST_CLIENT="$VENV/bin/backend.ai"
 export MANAGER_TEST_PG_BIN="$PG_BIN"
+export MANAGER_TEST_SCHEMATHESIS="$ST_VENV/bin/st"
 export MANAGER_TEST_WORK="$WORK"
 
 log "building"

@@ -14,6 +14,16 @@ struct TestEnvironment {
     /// A scratch folder removed after the run.
     let workDirectory: URL
 
+    /// schemathesis's `st` (scripts/test.sh installs it in a virtualenv of its own).
+    var schemathesisExecutable: String {
+        get throws {
+            guard let path = ProcessInfo.processInfo.environment["MANAGER_TEST_SCHEMATHESIS"], !path.isEmpty else {
+                throw Missing(description: "MANAGER_TEST_SCHEMATHESIS is not set: run the tests with scripts/test.sh")
+            }
+            return path
+        }
+    }
+
     struct Missing: Error, CustomStringConvertible {
         let description: String
     }

@@ -26,12 +26,19 @@ struct GraphQLRoutes {
         router.post("/admin/gql") { request, context in
             let identity = try context.requireIdentity()
             let body = try await JSONResponse.decode(Body.self, from: request, limit: self.maxBodySize)
-            let result = try await graphql(
-                schema: self.schema, request: body.query,
-                context: GraphQLContext(
-                    identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions,
-                    agents: self.agents, folders: self.folders),
-                variableValues: body.variables ?? [:], operationName: body.operationName)
+            let result: GraphQLResult
+            do {
+                result = try await graphql(
+                    schema: self.schema, request: body.query,
+                    context: GraphQLContext(
+                        identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions,
+                        agents: self.agents, folders: self.folders),
+                    variableValues: body.variables ?? [:], operationName: body.operationName)
+            } catch let error as GraphQLError {
+                // A syntax error in the document (GraphQLSwift throws it before execution): a request error, reported
+                // in the body like every other GraphQL error.
+                result = GraphQLResult(data: nil, errors: [error])
+            }
             for error in result.errors where Self.isInternal(error) {
                 context.logger.error("graphql resolver failed", metadata: ["error": "\(String(reflecting: error.originalError))"])
             }

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Prometheus
 
-/// Version negotiation, announcement, health and metrics.
+/// Version negotiation, announcement, health, metrics and the OpenAPI document (`HTTP/OpenAPI/openapi.yaml`, built in).
 struct SystemRoutes {
     static let apiVersion = "v7.20230615"
     static let managerVersion = ManagerVersion.current
@@ -23,6 +23,11 @@ struct SystemRoutes {
         router.get("/health") { _, _ in
             let report = await self.health.check()
             return try JSONResponse.make(report, status: report.isHealthy ? .ok : .serviceUnavailable)
+        }
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
         }
         router.get("/metrics") { _, _ in
             await self.poolGauges.refresh()

@@ -118,6 +118,8 @@ struct BackgroundTaskRoutes {
             if watcher.overflowed {
                 logger.info("closing a task stream that fell behind; the client resumes by Last-Event-ID",
                             metadata: ["task_id": "\(task.id)"])
+            } else if Task.isShuttingDownGracefully {
+                try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
             }
             try await writer.finish(nil)
         }

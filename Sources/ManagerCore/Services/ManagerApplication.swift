@@ -153,12 +153,11 @@ public struct ManagerApplication {
         if self.config.localAgent.enabled, let agentSecret {
             services.append(.init(service: ProcessAgent(settings: self.localAgentSettings(secret: agentSecret), logger: self.logger)))
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
-                logger: self.logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: self.logger)
+        // SIGTERM: in-flight requests and streams get `server.shutdown_grace`, then whatever is left is cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = self.config.server.shutdownGrace
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await group.run()
         } catch {

@@ -60,6 +60,16 @@ struct PostgresWebhookStore: Sendable {
         }.sorted { $0.createdAt < $1.createdAt }
     }
 
+    /// Ends this replica's leases on pending deliveries (at shutdown), so another replica may send them now.
+    func releaseLeases(replica: String) async throws -> Int {
+        try await self.pool.query(
+            """
+            UPDATE webhook_deliveries SET lease_until = NULL, leased_by = NULL
+            WHERE leased_by = \(replica) AND status = 'pending' AND lease_until > now()
+            RETURNING id
+            """).count
+    }
+
     /// How one attempt went.
     struct Attempt: Sendable {
         var startedAt: Date

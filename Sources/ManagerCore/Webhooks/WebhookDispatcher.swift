@@ -59,6 +59,13 @@ final class WebhookDispatcher: Service, Sendable {
                 group.cancelAll()
             }
         }
+        // Hand what this replica had leased back at once, instead of leaving it until the lease lapses.
+        do {
+            let released = try await self.store.releaseLeases(replica: self.configuration.replica)
+            if released > 0 { self.logger.info("released webhook delivery leases", metadata: ["count": "\(released)"]) }
+        } catch {
+            self.logger.warning("releasing webhook delivery leases failed", metadata: ["error": "\(error)"])
+        }
         try? await self.client.shutdown()
     }
 

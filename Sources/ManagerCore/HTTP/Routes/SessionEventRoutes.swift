@@ -63,6 +63,10 @@ struct SessionEventRoutes {
                     }
                     await signal.wait(after: version, timeout: .seconds(1))
             }
+            if Task.isShuttingDownGracefully {
+                // The replica is stopping: say so; the client reconnects (to another replica) with Last-Event-ID.
+                try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
+            }
             try await writer.finish(nil)
         }
         return Response(

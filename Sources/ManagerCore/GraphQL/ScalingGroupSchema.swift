@@ -97,12 +97,15 @@ enum ScalingGroupSchema {
                 type: GraphQLList(object), args: ["is_active": GraphQLArgument(type: GraphQLBoolean)],
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
+                    // Admin-only, as in Backend.AI: a group's options (and wsproxy token) are the operators' business.
+                    try context.requireAdmin()
                     return try await context.scalingGroups.list(isActive: args["is_active"].bool).map(Self.row)
                 }),
             "scaling_group": GraphQLField(
                 type: object, args: ["name": GraphQLArgument(type: GraphQLString)],
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
+                    try context.requireAdmin()
                     guard let name = args["name"].string else { return nil }
                     return try await context.scalingGroups.group(named: name).map(Self.row)
                 }),

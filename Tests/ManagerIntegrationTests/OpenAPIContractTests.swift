@@ -108,6 +108,7 @@ import Testing
         let generated = Int(counts.output[1].substring ?? "") ?? 0
         #expect(generated >= 400, "\(summary)")
         #expect(counts.output[1].substring == counts.output[2].substring, "\(summary)")
+        print("schemathesis (--max-examples \(examples)): \(counts.output[0].substring ?? "")")
 
         // The daemon logged no unexpected error and still answers.
         let log = manager.log()

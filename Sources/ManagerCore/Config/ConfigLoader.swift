@@ -44,6 +44,8 @@ public struct ConfigLoader {
         try reader.int("server.port", range: 0...65535) { config.server.port = $0 }
         try reader.int("server.max_body_size", range: 1024...(1 << 30)) { config.server.maxBodySize = $0 }
         try reader.duration("server.shutdown_grace") { config.server.shutdownGrace = $0 }
+        try reader.duration("server.body_read_timeout") { config.server.bodyReadTimeout = $0 }
+        try reader.duration("server.idle_timeout") { config.server.idleTimeout = $0 }
         try reader.string("server.replica_id") { if !$0.isEmpty { config.server.replicaID = $0 } }
 
         try reader.string("database.url") { config.database.url = $0 }

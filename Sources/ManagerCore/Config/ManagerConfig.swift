@@ -11,6 +11,10 @@ public struct ManagerConfig: Sendable {
         public var maxBodySize = 1 << 20
         /// How long SIGTERM waits for in-flight requests and streams before exiting.
         public var shutdownGrace: Duration = .seconds(10)
+        /// A request body that pauses longer than this between two reads gets 408 and its connection closed.
+        public var bodyReadTimeout: Duration = .seconds(30)
+        /// A connection with no request in progress (including one whose headers stop arriving) is closed after this.
+        public var idleTimeout: Duration = .seconds(75)
         /// This replica's name in leases and logs; defaults to host name and process id.
         public var replicaID = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
     }

@@ -74,6 +74,15 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         APIError(status: .methodNotAllowed, kind: "method-not-allowed", title: "Method not allowed.", msg: "\(method) is not allowed here")
     }
 
+    /// 408: the body stopped arriving (`server.body_read_timeout` between two reads); the connection is closed.
+    public static func requestTimeout(after timeout: Duration) -> APIError {
+        var error = APIError(
+            status: .requestTimeout, kind: "request-timeout", title: "The request body did not arrive in time.",
+            msg: "No part of the body arrived for \(timeout.components.seconds) s.")
+        error.headers[.connection] = "close"
+        return error
+    }
+
     /// 409: the request conflicts with the current state (a duplicate name).
     public static func conflict(_ kind: String, title: String, msg: String) -> APIError {
         APIError(status: .conflict, kind: kind, title: title, msg: msg)

@@ -36,11 +36,16 @@ public enum JSONResponse {
         }
         var data = Data(buffer: buffer)
         if data.isEmpty && allowEmpty { data = Data("{}".utf8) }
+        let value: T
         do {
-            return try JSONDecoder().decode(T.self, from: data)
+            value = try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw APIError.invalidAPIParams(Self.describe(error))
         }
+        if let key = JSONDuplicateKeys.first(in: buffer.readableBytesView) {
+            throw APIError.invalidAPIParams("The key '\(key.prefix(64))' appears twice in one object of the body.")
+        }
+        return value
     }
 
     /// A sentence naming the field and the problem, without Swift type names.

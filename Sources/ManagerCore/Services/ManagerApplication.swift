@@ -68,6 +68,7 @@ public struct ManagerApplication {
         let router = Router(context: ManagerRequestContext.self)
         router.add(middleware: ProblemMiddleware(maxBodySize: self.config.server.maxBodySize))
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: BodyReadTimeoutMiddleware(timeout: self.config.server.bodyReadTimeout))
         router.add(middleware: AuthMiddleware(
             keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: self.config.auth.maxClockSkew))
         let volumes = StorageVolumes(self.config.storage)
@@ -132,8 +133,12 @@ public struct ManagerApplication {
 
         let logger = self.logger
         let host = self.config.server.host
+        let idleTimeout = self.config.server.idleTimeout
         let app = Application(
             router: router,
+            server: .http1(configuration: .init(
+                idleTimeout: idleTimeout > .zero ? .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000
+                    + idleTimeout.components.attoseconds / 1_000_000_000) : nil)),
             configuration: .init(address: .hostname(host, port: self.config.server.port), serverName: "session-manager"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")",

@@ -26,10 +26,10 @@ final class ManagerProcess: @unchecked Sendable {
     /// The secret remote agents present in tests.
     static let agentSecret = "test-agent-secret"
 
-    /// Writes a config, migrates, creates an admin keypair and (unless `start` is false) starts the daemon.
+    /// Writes a config (`serverConfig` goes into its [server] table), migrates, creates an admin keypair and (unless `start` is false) starts the daemon.
     init(
         _ environment: TestEnvironment, database: TestDatabase? = nil, redisPort: Int? = nil,
-        extraConfig: String = "", localAgent: LocalAgent? = nil, heartbeatTimeout: String = "30s",
+        extraConfig: String = "", serverConfig: String = "", localAgent: LocalAgent? = nil, heartbeatTimeout: String = "30s",
         start: Bool = true, migrate: Bool = true
     ) async throws {
         self.environment = environment
@@ -46,6 +46,7 @@ final class ManagerProcess: @unchecked Sendable {
             host = "127.0.0.1"
             port = \(self.port)
             shutdown_grace = "5s"
+            \(serverConfig)
             [database]
             url = "\(self.database.conninfo)"
             migrations_dir = "\(TestDatabase.migrationsDirectory.path)"

@@ -43,8 +43,11 @@ struct GraphQLRoutes {
                 context.logger.error("graphql resolver failed", metadata: ["error": "\(String(reflecting: error.originalError))"])
             }
             let data = try GraphQLJSONEncoder().encode(Self.sanitized(result))
+            // A request error (syntax, validation, variables of the wrong type: nothing was executed) is a 400,
+            // as in GraphQL over HTTP; errors of fields that did run come with their data in a 200.
+            let requestError = result.data == nil && !result.errors.isEmpty
             return Response(
-                status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                status: requestError ? .badRequest : .ok, headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
     }

@@ -150,18 +150,20 @@ enum SessionCreateRequest {
                 var normalized = alias
                 if normalized.hasPrefix("/home/work/") { normalized.removeFirst("/home/work/".count) }
                 while normalized.hasSuffix("/") { normalized.removeLast() }
-                guard !normalized.isEmpty else { throw APIError.invalidAPIParams("Alias name cannot be empty.") }
+                guard !normalized.isEmpty else { throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))': Alias name cannot be empty.") }
                 if Self.reservedAliases.contains(normalized) || VFolderName.isReservedDotfile(normalized) {
-                    throw APIError.invalidAPIParams("\(normalized) is reserved for internal path.")
+                    throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))': \(normalized.prefix(64)) is reserved for internal path.")
                 }
                 if pairs.contains(where: { $0.key == normalized }) && normalized != source {
-                    throw APIError.invalidAPIParams("Alias name cannot be set to an existing folder name: \(normalized)")
+                    throw APIError.invalidAPIParams(
+                        "'config.mount_map.\(source.prefix(64))': Alias name cannot be set to an existing folder name: \(normalized.prefix(64))")
                 }
                 let parts = normalized.split(separator: "/", omittingEmptySubsequences: false)
                 guard !normalized.hasPrefix("/"), !parts.contains(".."), !parts.contains("."), !parts.contains(""),
                     !normalized.unicodeScalars.contains(where: { $0.value < 0x20 })
                 else {
-                    throw APIError.invalidAPIParams("The mount path '\(alias.prefix(64))' must stay inside /home/work.")
+                    throw APIError.invalidAPIParams(
+                        "'config.mount_map.\(source.prefix(64))': the mount path '\(alias.prefix(64))' must stay inside /home/work.")
                 }
                 aliases[source] = normalized
                 if !names.contains(source) { names.append(source) }
@@ -170,11 +172,11 @@ enum SessionCreateRequest {
         }
         let requests = names.map { MountRequest(name: $0, alias: aliases[$0] ?? $0) }
         if Set(requests.map(\.alias)).count != requests.count {
-            throw APIError.invalidAPIParams("Duplicate alias folder name exists.")
+            throw APIError.invalidAPIParams("'config.mount_map': Duplicate alias folder name exists.")
         }
         for request in requests {
             if let other = requests.first(where: { $0.alias != request.alias && $0.alias.hasPrefix(request.alias + "/") }) {
-                throw APIError.invalidAPIParams("VFolder mount path \(request.alias) overlaps with \(other.alias)")
+                throw APIError.invalidAPIParams("'config.mount_map': VFolder mount path \(request.alias) overlaps with \(other.alias)")
             }
         }
         return requests

@@ -29,6 +29,7 @@ import Testing
         let admin = manager.admin
 
         let stopLoad = Flag()
+        let successes = Counter()
         let load = Task {
             try await withThrowingTaskGroup(of: [Outcome].self) { group in
                 for worker in 0..<4 {
@@ -44,6 +45,7 @@ import Testing
                                 outcomes.append(Outcome(
                                     name: name, status: response.status, problemType: response.json?["type"] as? String,
                                     at: .now))
+                                if response.status == 201 { successes.increment() }
                             } catch {
                                 outcomes.append(Outcome(name: name, status: -1, problemType: "\(error)", at: .now))
                             }
@@ -57,7 +59,8 @@ import Testing
                 return all
             }
         }
-        try await Task.sleep(for: .seconds(2))
+        // Under way before the fault, however slow the machine is.
+        try await eventually("20 enqueues before the stop", timeout: .seconds(60)) { successes.value >= 20 }
         let stoppedAt = ContinuousClock.now
         try await server.stop()
         try await Task.sleep(for: .seconds(3))
@@ -264,6 +267,14 @@ import Testing
 private func response503Pause(_ outcome: FaultTests.Outcome?) -> Bool {
     guard let outcome else { return false }
     return outcome.status == 503 || outcome.status == -1
+}
+
+/// A count shared by several tasks.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { self.lock.withLock { self.count } }
+    func increment() { self.lock.withLock { self.count += 1 } }
 }
 
 /// A flag set once, read from several tasks.

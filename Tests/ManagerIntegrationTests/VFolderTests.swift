@@ -335,6 +335,30 @@ import Testing
         #expect(try await probe.sessions(named: ["nofolder", "escape"]).isEmpty)
     }
 
+    @Test("a folder whose purge failed (delete-error) can be purged again by id; by name it stays gone")
+    func purgeRetry() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        let made = try await setup.admin.send(.POST, "/folders", json: ["name": "doomed"])
+        let id = try #require(made.json?["id"] as? String)
+        let path = try await setup.path(of: "doomed")
+        try TreeSnapshot.populate(path, sizes: [1024])
+        #expect(try await setup.admin.send(.DELETE, "/folders/doomed").status == 204)
+        // As a purge that failed halfway leaves it.
+        let uuid = try #require(PostgresVFolderStore.uuid(hex: id))
+        try await setup.pool.query("UPDATE vfolders SET status = 'delete-error' WHERE id = \(uuid)")
+        #expect(try await setup.admin.send(.GET, "/folders/doomed").status == 404)
+        let restored = try await setup.admin.send(.POST, "/folders/restore-from-trash-bin", json: ["id": id])
+        #expect(restored.status == 409, "\(restored.text)")
+        let purged = try await setup.admin.send(.POST, "/folders/purge", json: ["id": id])
+        #expect(purged.status == 204, "\(purged.text)")
+        #expect(try await setup.folderStatus(id: id) == "delete-complete")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // A second purge finds nothing left to purge.
+        #expect(try await setup.admin.send(.POST, "/folders/purge", json: ["id": id]).status == 404)
+        try await setup.manager.stop()
+    }
+
     @Test("a stream whose client falls behind is closed when its bounded buffer overflows")
     func slowStreamIsClosed() async throws {
         let environment = try TestEnvironment.current()

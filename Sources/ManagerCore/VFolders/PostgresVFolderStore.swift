@@ -77,9 +77,11 @@ public struct PostgresVFolderStore: Sendable {
         let rows = try await self.pool.query(
             """
             \(Self.columns)
-            WHERE v.status NOT IN ('delete-ongoing', 'delete-complete', 'delete-error')
-              AND ((v.name = \(reference) AND \(Self.visible(to: identity)))
-                   OR (v.id = \(id) AND \(Self.visible(to: identity, everyone: true))))
+            WHERE (v.status NOT IN ('delete-ongoing', 'delete-complete', 'delete-error')
+                   AND v.name = \(reference) AND \(Self.visible(to: identity)))
+               -- By id, a folder whose purge failed is still found, so that the purge can be retried.
+               OR (v.status NOT IN ('delete-ongoing', 'delete-complete')
+                   AND v.id = \(id) AND \(Self.visible(to: identity, everyone: true)))
             ORDER BY (v.id = \(id)) DESC NULLS LAST, (v.user_uuid = \(identity.userID)) DESC NULLS LAST,
                      (v.status = 'delete-pending'), v.created_at
             LIMIT 1

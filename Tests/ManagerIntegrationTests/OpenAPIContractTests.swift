@@ -98,7 +98,7 @@ import Testing
             ["run", "\(manager.endpoint)/openapi.yaml",
              "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
              "--max-examples", examples, "--request-timeout", "2", "--seed", "20261123", "--workers", "2", "--no-color"],
-            environment: env, currentDirectory: try environment.scratchDirectory("schemathesis"), timeout: .seconds(900))
+            environment: env, currentDirectory: try environment.scratchDirectory("schemathesis"), timeout: .seconds(3600))
         let output = run.stdout + run.stderr
         let summary = output.split(separator: "\n").drop { !$0.contains("SUMMARY") }.joined(separator: "\n")
         #expect(run.status == 0, "schemathesis failed:\n\(output.suffix(6000))")

@@ -6,6 +6,7 @@
 # usage: [AGENT_CPU=4] Benchmarks/scheduler_throughput.sh [SESSIONS=10000] [CONCURRENCY=32]
 # AGENT_CPU sets each agent's cpu slots (sessions ask for 1): 4 makes free slots the limit, 100 takes it away.
 # DRAIN=1 starts the agents only after every session is enqueued (measures scheduling without the enqueue rate).
+# SIMULATE=1 runs the agents with --simulate: no processes, reports at once (measures the manager alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/stack.sh
@@ -33,7 +34,7 @@ level = "notice"
 TOML
 bench_serve
 AGENTS_CMD=".build/release/manager agent --manager http://127.0.0.1:$PORT --secret bench-secret --id bench --instances 100 \
-  --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level warning >$WORK/agents.log 2>&1"
+  --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level warning ${SIMULATE:+--simulate} >$WORK/agents.log 2>&1"
 AFTER=()
 if [ "${DRAIN:-0}" = 1 ]; then
   AFTER=(--after-enqueue "$AGENTS_CMD")

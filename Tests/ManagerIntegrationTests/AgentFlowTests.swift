@@ -152,6 +152,53 @@ import Testing
         #expect(ok.status == 200, "\(ok.text)")
     }
 
+    @Test("simulated agents (--simulate) run batch sessions to SUCCESS and hold interactive ones, with no process or folder")
+    func simulatedAgents() async throws {
+        let environment = try TestEnvironment.current()
+        let manager = try await ManagerProcess(environment)
+        let pool = manager.database.makePool(maxConnections: 2)
+        defer { Task { await pool.close() } }
+        let probe = SessionProbe(pool: pool)
+        let workDir = try environment.scratchDirectory("simulated")
+        let agents = try AgentProcess(
+            environment, managerEndpoint: manager.endpoint, id: "sim", cpu: "4", mem: "4g", instances: 2, workDir: workDir,
+            extraArguments: ["--simulate"])
+        try await probe.wait("2 simulated agents", timeout: .seconds(60), describe: { agents.log() }) {
+            try await Self.agentCount(pool) == 2
+        }
+        // A command that would fail if it ran: a simulated agent runs nothing and reports exit code 0.
+        let batch = (1...20).map { "sim-batch-\($0)" }
+        for name in batch {
+            let created = try await manager.admin.send(.POST, "/session", json: [
+                "name": name, "image": "python:3.11", "type": "batch", "startupCommand": "exit 7",
+                "config": ["resources": ["cpu": "1", "mem": "1g"]]])
+            #expect(created.status == 201, "\(created.text)")
+        }
+        let interactive = try await manager.admin.send(.POST, "/session", json: [
+            "name": "sim-interactive", "image": "python:3.11", "config": ["resources": ["cpu": "1", "mem": "1g"]]])
+        #expect(interactive.status == 201)
+        let ended = try await probe.waitFor(batch, in: ["TERMINATED"], timeout: .seconds(60))
+        for (name, row) in ended {
+            #expect(row.result == "SUCCESS" && row.exitCode == 0, "\(name): \(row)")
+        }
+        _ = try await probe.waitFor(["sim-interactive"], in: ["RUNNING"], timeout: .seconds(30))
+        // Every session went through PREPARING and RUNNING, started once.
+        for row in try await pool.query("SELECT status_history::text AS h FROM sessions") {
+            let history: String = try row.decode("h")
+            #expect(history.contains("PREPARING") && history.contains("RUNNING"), "\(history)")
+        }
+        let starts = try #require(try await pool.query(
+            "SELECT count(*)::int AS n, count(DISTINCT session_id)::int AS d FROM agent_commands WHERE kind = 'start'").first)
+        #expect(try starts.decode("n", as: Int.self) == 21 && starts.decode("d", as: Int.self) == 21)
+        // Stopping the interactive one ends it; nothing was written under the agents' folder.
+        #expect(try await manager.admin.send(.DELETE, "/session/sim-interactive").status == 200)
+        _ = try await probe.waitFor(["sim-interactive"], in: ["TERMINATED"], timeout: .seconds(30))
+        let files = FileManager.default.enumerator(atPath: workDir.path)?.allObjects.compactMap { $0 as? String } ?? []
+        #expect(files.filter { $0.split(separator: "/").contains("sessions") }.isEmpty, "\(files.prefix(10))")
+        _ = try await agents.kill(SIGTERM)
+        try await manager.stop()
+    }
+
     @Test("two manager processes scheduling 2,020 sessions onto 20 agents assign each at most once and never over-commit")
     func twoReplicas() async throws {
         let environment = try TestEnvironment.current()

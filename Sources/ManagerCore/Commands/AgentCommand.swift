@@ -23,6 +23,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("poll-wait"), help: "Seconds one long poll waits (the heartbeat interval).")
     var pollWait: Double = 10
     @Option(help: "Run this many agents in one process (<id>-1 … <id>-N), for load tests.") var instances = 1
+    @Flag(help: "Simulate sessions instead of running them: report PREPARING, RUNNING and (for a command) TERMINATED at once, with no process or folder. For load tests of the manager.")
+    var simulate = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -53,11 +55,12 @@ struct AgentCommand: AsyncParsableCommand {
         let baseID = self.id ?? ProcessInfo.processInfo.hostName
         let agents = (1...self.instances).map { index in
             let id = self.instances == 1 ? baseID : "\(baseID)-\(index)"
-            let settings = AgentSettings(
+            var settings = AgentSettings(
                 id: id, scalingGroup: self.scalingGroup, architecture: self.architecture ?? MachineInfo.architecture,
                 slots: slots, workDir: self.instances == 1 ? self.workDir : "\(self.workDir)/\(id)",
                 managerURL: self.manager, secret: secret, stopGrace: .milliseconds(Int64(self.stopGrace * 1000)),
                 pollWait: .milliseconds(Int64(self.pollWait * 1000)))
+            settings.simulated = self.simulate
             return ServiceGroupConfiguration.ServiceConfiguration(service: ProcessAgent(settings: settings, logger: logger))
         }
         let group = ServiceGroup(

@@ -16,6 +16,10 @@ public struct AgentSettings: Sendable {
     public var stopGrace: Duration
     /// How long one long poll waits for commands.
     public var pollWait: Duration
+    /// A simulated agent (Backend.AI's "dummy agent"): it reports PREPARING, RUNNING and, for sessions with a
+    /// command, TERMINATED with exit code 0 at once, through the real protocol, without a process or a folder.
+    /// For measuring the manager alone.
+    public var simulated = false
 
     public init(
         id: String, scalingGroup: String, architecture: String = MachineInfo.architecture,

@@ -29,6 +29,8 @@ actor AgentState {
     private var acks: [Int64] = []
     /// Command ids carried out but not yet known to be acknowledged (a command can arrive twice).
     private var handled: Set<Int64> = []
+    /// Simulated sessions without a command, running until stopped.
+    private var simulatedRunning: Set<UUID> = []
     private let running = Atomic<Bool>(true)
 
     static let logChunk = 64 << 10
@@ -44,6 +46,7 @@ actor AgentState {
 
     /// After a restart: re-reports what happened while the agent was away and adopts processes still running.
     func recover() {
+        guard !self.settings.simulated else { return }
         for id in SessionWorkspace.all(agentDir: self.settings.workDir) {
             let workspace = SessionWorkspace(agentDir: self.settings.workDir, sessionID: id)
             guard workspace.has(.started), !workspace.has(.reported) else { continue }
@@ -81,6 +84,10 @@ actor AgentState {
 
     private func start(_ command: AgentProtocol.Command, logger: Logger) {
         let id = command.sessionID
+        if self.settings.simulated {
+            self.simulateStart(command)
+            return
+        }
         let workspace = SessionWorkspace(agentDir: self.settings.workDir, sessionID: id)
         guard !workspace.has(.started) else {
             logger.info("start command repeated; the session was already started once")
@@ -127,7 +134,26 @@ actor AgentState {
         }
     }
 
+    /// A simulated start: the reports a session would produce, at once and in order; sessions without a command
+    /// stay RUNNING (in memory) until stopped.
+    private func simulateStart(_ command: AgentProtocol.Command) {
+        let id = command.sessionID
+        self.reports.append(.init(sessionID: id, status: .preparing))
+        self.reports.append(.init(sessionID: id, status: .running))
+        if let script = command.spec?.command, !script.isEmpty {
+            self.reports.append(.init(sessionID: id, status: .terminated, exitCode: 0, log: "", logOffset: 0))
+        } else {
+            self.simulatedRunning.insert(id)
+        }
+    }
+
     private func stop(_ id: UUID, logger: Logger) {
+        if self.settings.simulated {
+            if self.simulatedRunning.remove(id) != nil {
+                self.reports.append(.init(sessionID: id, status: .terminated, exitCode: nil, log: "", logOffset: 0))
+            }
+            return
+        }
         let workspace = SessionWorkspace(agentDir: self.settings.workDir, sessionID: id)
         try? workspace.mark(.stopped)
         guard var tracked = self.sessions[id] else {
@@ -211,7 +237,7 @@ actor AgentState {
         self.reports.removeFirst(min(reports.count, self.reports.count))
         let acked = Set(acks)
         self.acks.removeAll { acked.contains($0) }
-        for report in reports where report.status == .terminated {
+        for report in reports where report.status == .terminated && !self.settings.simulated {
             try? SessionWorkspace(agentDir: self.settings.workDir, sessionID: report.sessionID).mark(.reported)
         }
         // Acknowledged commands are not sent again (and the markers make a late duplicate harmless).

@@ -5,11 +5,13 @@ final class AgentProcess: @unchecked Sendable {
     let workDir: URL
     let logPath: String
     private var pid: pid_t?
+    private var extraArguments: [String] = []
 
     init(
         _ environment: TestEnvironment, managerEndpoint: String, id: String, cpu: String = "2", mem: String = "2g",
-        instances: Int = 1, scalingGroup: String = "default", workDir: URL? = nil
+        instances: Int = 1, scalingGroup: String = "default", workDir: URL? = nil, extraArguments: [String] = []
     ) throws {
+        self.extraArguments = extraArguments
         self.workDir = try workDir ?? environment.scratchDirectory("agent-\(id)")
         self.logPath = self.workDir.appendingPathComponent("agent.log").path
         try self.start(managerEndpoint: managerEndpoint, id: id, cpu: cpu, mem: mem, instances: instances, scalingGroup: scalingGroup)
@@ -21,7 +23,7 @@ final class AgentProcess: @unchecked Sendable {
             ["agent", "--manager", managerEndpoint, "--secret", ManagerProcess.agentSecret, "--id", id, "--cpu", cpu,
              "--mem", mem, "--instances", String(instances), "--scaling-group", scalingGroup,
              "--work-dir", self.workDir.appendingPathComponent("sessions-root").path, "--poll-wait", "1", "--stop-grace", "1",
-             "--log-level", "debug"],
+             "--log-level", "debug"] + self.extraArguments,
             environment: ManagerProcess.cleanEnvironment(), currentDirectory: TestEnvironment.repositoryRoot,
             stdout: self.logPath, stderr: self.logPath)
     }

@@ -14,9 +14,26 @@ import Testing
         let manager = setup.manager
         let admin = setup.admin
 
+        // A webhook receiver that accepts and never answers: the session's callback is in flight at SIGTERM.
+        let holePort = try freePort()
+        let hole = try spawn(
+            "/usr/bin/python3",
+            ["-c", "import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                + "s.bind(('127.0.0.1',int(sys.argv[1])))\ns.listen(64)\nheld=[]\nwhile True: held.append(s.accept())",
+             "\(holePort)"],
+            environment: ProcessInfo.processInfo.environment, currentDirectory: nil, stdout: "/dev/null", stderr: "/dev/null")
+        defer { kill(hole, SIGKILL); var status: Int32 = 0; waitpid(hole, &status, 0) }
+
         // A session stream with one event in it, and a clone (rate-limited to last) with its task stream.
-        let first = try await admin.send(.POST, "/session", json: ["name": "before-sigterm", "image": "python:3.11", "enqueueOnly": true])
+        let first = try await admin.send(.POST, "/session", json: [
+            "name": "before-sigterm", "image": "python:3.11", "enqueueOnly": true,
+            "callback_url": "http://127.0.0.1:\(holePort)/hook"])
         #expect(first.status == 201, "\(first.text)")
+        try await eventually("the callback delivery to be in flight", timeout: .seconds(20)) {
+            try await setup.pool.query(
+                "SELECT count(*)::int AS n FROM webhook_deliveries WHERE leased_by IS NOT NULL AND lease_until > now()"
+            ).first?.decode("n", as: Int.self) ?? 0 > 0
+        }
         let made = try await admin.send(.POST, "/folders", json: ["name": "src", "cloneable": true])
         #expect(made.status == 201, "\(made.text)")
         try TreeSnapshot.populate(try await setup.path(of: "src"), sizes: [8 << 20])
@@ -72,6 +89,14 @@ import Testing
         let taskStatus: String = try task.decode("status")
         let taskMessage: String = try task.decode("message")
         #expect(taskStatus == "cancelled", "\(taskMessage)")
+        // The delivery in flight was handed back: pending, no lease, so another replica may send it at once.
+        let leased: Int = try #require(try await setup.pool.query(
+            "SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending' AND (leased_by IS NOT NULL OR lease_until > now())"
+        ).first?.decode("n"))
+        #expect(leased == 0)
+        let pending: Int = try #require(try await setup.pool.query(
+            "SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'pending'").first?.decode("n"))
+        #expect(pending >= 1)
         #expect(manager.log().contains("stopped"))
     }
 }

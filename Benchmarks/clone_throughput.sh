@@ -10,25 +10,15 @@ source Benchmarks/stack.sh
 bench_setup clone-bench
 bench_database
 mkdir -p "$WORK/volume1" "$WORK/scratch"
-cat > "$WORK/manager.toml" <<TOML
-[server]
-port = $PORT
-[database]
-url = "host=127.0.0.1 port=$PG_PORT user=postgres dbname=bench"
-[redis]
-port = $REDIS_PORT
-[agent.local]
-enabled = false
+bench_config <<TOML
 [storage]
 default_host = "local:volume1"
 [storage.volumes.volume1]
 path = "$WORK/volume1"
-[logging]
-level = "notice"
 TOML
 bench_serve
 log "filesystem: $(df -T "$WORK" | awk 'NR==2 {print $1, $2}')"
 .venv/bin/python Benchmarks/clone_throughput.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
   --volume "$WORK/volume1" --scratch "$WORK/scratch" --runs "${RUNS:-5}" --datasets "${DATASETS:-large,small}" \
-  --json "${JSON:-$WORK/result.json}"
+  --json "$BENCH_JSON"
 log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}')"

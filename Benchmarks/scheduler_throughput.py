@@ -81,13 +81,16 @@ def main():
         time.sleep(0.5)
     rows = psql(args, """
         SELECT extract(epoch FROM created_at), extract(epoch FROM (status_history->>'RUNNING')::timestamptz),
-               extract(epoch FROM (status_history->>'SCHEDULED')::timestamptz), status, result, coalesce(status_info, '')
+               extract(epoch FROM (status_history->>'SCHEDULED')::timestamptz), status, result, coalesce(status_info, ''),
+               coalesce(extract(epoch FROM terminated_at)::text, '')
         FROM sessions WHERE name LIKE 'bench-%'""")
     created = [float(r[0]) for r in rows]
     running = [(float(r[0]), float(r[1])) for r in rows if r[1]]
     scheduled = [(float(r[0]), float(r[2])) for r in rows if r[2]]
     succeeded = sum(1 for r in rows if r[3] == "TERMINATED" and r[4] == "SUCCESS")
     span = max(t for _, t in running) - (drain_started or min(created))
+    terminated = [float(r[6]) for r in rows if r[3] == "TERMINATED" and r[6]]
+    terminated_span = max(terminated) - (drain_started or min(created)) if terminated else None
     to_running = [t - c for c, t in running]
     to_scheduled = [t - c for c, t in scheduled]
     result = {
@@ -97,6 +100,8 @@ def main():
         "mode": "drain (agents joined after the enqueue)" if drain_started else "enqueue while agents run",
         "start_to_last_running_seconds": round(span, 2),
         "scheduled_per_second": round(len(running) / span, 1),
+        "start_to_last_terminated_seconds": round(terminated_span, 2) if terminated_span else None,
+        "terminated_per_second": round(len(terminated) / terminated_span, 1) if terminated_span else None,
         "latency_to_scheduled_p50_ms": round(percentile(to_scheduled, 50) * 1000, 1),
         "latency_to_scheduled_p99_ms": round(percentile(to_scheduled, 99) * 1000, 1),
         "latency_to_running_p50_ms": round(percentile(to_running, 50) * 1000, 1),

@@ -9,7 +9,7 @@ usage: Benchmarks/sse_fanout.py --endpoint URL --access-key AK --secret-key SK -
            --pid MANAGER_PID [--subscribers 5000] [--seconds 20] [--file-mib 64] [--json out.json]
 Benchmarks/sse_fanout.sh sets up the stack and runs the idle and the 10/s phases.
 """
-import argparse, asyncio, json, os, subprocess, time
+import argparse, asyncio, json, os, subprocess, sys, time
 
 import aiohttp
 
@@ -89,6 +89,7 @@ async def main(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
+    return 0 if len(connected) == args.subscribers and delays else 1
 
 
 if __name__ == "__main__":
@@ -100,4 +101,4 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--file-mib", type=int, default=64)
     parser.add_argument("--json")
-    asyncio.run(main(parser.parse_args()))
+    sys.exit(asyncio.run(main(parser.parse_args())))

@@ -1,13 +1,23 @@
 # Shared set-up of the benchmark scripts (source it): a private PostgreSQL and Redis under a scratch folder,
 # the client virtualenv, and a release build of `manager`.
 #
+# MANAGER_BIN=path uses that binary instead of building release (the CI smoke run passes the debug build).
+# BENCH_JSON=path: where a scenario writes its JSON result (default: $WORK/result.json, removed with $WORK).
+#
 #   bench_setup LABEL [postgres -c options…]   sets WORK, PG_PORT, REDIS_PORT, PORT; cleans up on exit
 #                                              (run `bench_on_exit CMD` to add a step before the services stop)
 #   bench_database                             (re)creates the database `bench`
+#   bench_config [LOG_LEVEL] <<TOML            writes $WORK/manager.toml: the private services, pool_size
+#                                              ${DB_POOL:-8}, logging at LOG_LEVEL (notice), the local agent off
+#                                              unless stdin has an [agent.local] table, then the TOML on stdin
 #   bench_serve                                migrates with $WORK/manager.toml, creates an admin keypair (AK, SK),
 #                                              starts `manager serve` (MANAGER) and waits for /health
 #   bench_stop_manager                         stops it
 source scripts/services.sh
+MANAGER_BIN=${MANAGER_BIN:-}
+BUILD_RELEASE=$([ -z "$MANAGER_BIN" ] && echo 1 || echo 0)
+MANAGER_BIN=${MANAGER_BIN:-.build/release/manager}
+export MANAGER_BIN
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 export PG_BIN
 BENCH_EXIT_STEPS=()
@@ -30,19 +40,33 @@ bench_setup() {
   start_postgres "$WORK/pg" "$PG_PORT" "$@"
   start_redis "$WORK/redis" "$REDIS_PORT"
   ensure_client_venv .venv
-  swift build -c release --product manager 2>&1 | tail -1   # incremental: the binary matches the sources
+  if [ "$BUILD_RELEASE" = 1 ]; then
+    swift build -c release --product manager 2>&1 | tail -1   # incremental: the binary matches the sources
+  fi
+  BENCH_JSON=${BENCH_JSON:-$WORK/result.json}
 }
 
 bench_database() {
   psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "DROP DATABASE IF EXISTS bench" -c "CREATE DATABASE bench"
 }
 
+bench_config() {
+  local extra
+  extra=$(cat)
+  {
+    printf '[server]\nport = %s\n[database]\nurl = "host=127.0.0.1 port=%s user=postgres dbname=bench"\n' "$PORT" "$PG_PORT"
+    printf 'pool_size = %s\n[redis]\nport = %s\n[logging]\nlevel = "%s"\n' "${DB_POOL:-8}" "$REDIS_PORT" "${1:-notice}"
+    grep -q '^\[agent.local\]' <<<"$extra" || printf '[agent.local]\nenabled = false\n'
+    printf '%s\n' "$extra"
+  } > "$WORK/manager.toml"
+}
+
 bench_serve() {
-  .build/release/manager migrate --config "$WORK/manager.toml" 2>/dev/null
+  $MANAGER_BIN migrate --config "$WORK/manager.toml" 2>/dev/null
   local keys
-  keys=$(.build/release/manager keypair create --admin --config "$WORK/manager.toml")
+  keys=$($MANAGER_BIN keypair create --admin --config "$WORK/manager.toml")
   AK=$(echo "$keys" | sed -n 's/^access_key=//p'); SK=$(echo "$keys" | sed -n 's/^secret_key=//p')
-  .build/release/manager serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
+  $MANAGER_BIN serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
   MANAGER=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
 }

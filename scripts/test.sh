@@ -54,3 +54,10 @@ log "testing"
 # on 2 cores made timing-sensitive tests fail under load. Four at a time takes the same wall time.
 export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-4}
 swift test --skip-build "$@"
+
+# Every benchmark scenario once at a tiny size with the debug build: checks that the harness runs (no timing is
+# judged). Skipped when the tests were filtered.
+if [ $# -eq 0 ]; then
+  log "benchmark smoke run"
+  MANAGER_BIN=.build/debug/manager Benchmarks/bench --smoke --out "$WORK/bench" all
+fi

@@ -93,6 +93,15 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     /// True when the connection is gone and the pool should drop it.
+    /// The statement itself failed (a constraint, a value the server refused): running the same work again as it
+    /// is would fail again, unlike a lost connection, a pool timeout or a serialization failure.
+    public var isStatementFailure: Bool {
+        switch self.code {
+        case .uniqueViolation, .foreignKeyViolation, .checkViolation, .notNullViolation, .invalidText, .server: return true
+        default: return false
+        }
+    }
+
     public var isConnectionLoss: Bool {
         self.code == .connectionClosed || self.code == .connectionFailed
     }

@@ -73,7 +73,7 @@ public struct ManagerApplication {
             keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: self.config.auth.maxClockSkew))
         let volumes = StorageVolumes(self.config.storage)
         try volumes.prepare()
-        let sessions = PostgresSessionStore(pool: pool, volumes: volumes)
+        let sessions = PostgresSessionStore(pool: pool, volumes: volumes, registry: registry)
         let keypairs = PostgresKeypairStore(pool: pool)
         let signal = EventSignal(conninfo: self.config.database.url, logger: self.logger)
         let maxBody = self.config.server.maxBodySize

@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import SchedulerKit
 
 /// Sessions, their dependencies and the event log in PostgreSQL.
@@ -6,10 +7,26 @@ public struct PostgresSessionStore: SessionStore {
     let pool: PostgresPool
     /// Where mounted folders live, for the host paths agents link.
     let volumes: StorageVolumes
+    /// Concurrent enqueues share transactions (see `PostgresSessionStore+Enqueue.swift`).
+    let enqueueCommit: GroupCommit<SessionCreation, EnqueueOutcome>
 
-    public init(pool: PostgresPool, volumes: StorageVolumes = StorageVolumes(ManagerConfig.Storage())) {
+    /// `registry` gets `manager_session_enqueue_batch_size` (requests per enqueue transaction).
+    public init(
+        pool: PostgresPool, volumes: StorageVolumes = StorageVolumes(ManagerConfig.Storage()),
+        registry: PrometheusCollectorRegistry? = nil
+    ) {
         self.pool = pool
         self.volumes = volumes
+        let batchSizes = registry?.makeValueHistogram(
+            name: "manager_session_enqueue_batch_size", buckets: [1, 2, 4, 8, 16, 32, 64],
+            help: "Enqueue requests committed together in one transaction")
+        self.enqueueCommit = GroupCommit(
+            maxBatch: Self.enqueueBatchSize,
+            maxConcurrentBatches: max(1, pool.configuration.maxConnections / 2),
+            batch: { [pool, volumes] creations in
+                batchSizes?.record(Double(creations.count))
+                return try await Self.enqueueBatch(creations, pool: pool, volumes: volumes)
+            })
     }
 
     static let columns: SQL = """
@@ -20,87 +37,11 @@ public struct PostgresSessionStore: SessionStore {
         FROM sessions s JOIN groups g ON g.id = s.group_id
         """
 
-    public func enqueue(_ creation: SessionCreation) async throws -> EnqueueOutcome {
-        try await self.pool.withTransaction { tx in
-            guard let owner = try await tx.query(
-                """
-                SELECT u.uuid, u.domain_name FROM keypairs k JOIN users u ON u.uuid = k.user_id
-                WHERE k.access_key = \(creation.owner) AND k.is_active
-                """
-            ).first else { throw SessionStoreRefusal.unknownOwner }
-            let userID: UUID = try owner.decode("uuid")
-            let domain: String = try owner.decode("domain_name")
-            guard let group = try await tx.query(
-                "SELECT id FROM groups WHERE domain_name = \(domain) AND name = \(creation.groupName) AND is_active"
-            ).first else { throw SessionStoreRefusal.unknownGroup(creation.groupName) }
-            let groupID: UUID = try group.decode("id")
-
-            if let existing = try await tx.query(
-                "\(Self.columns) WHERE s.access_key = \(creation.owner) AND s.name = \(creation.name) AND s.status NOT IN ('TERMINATED', 'CANCELLED')"
-            ).first {
-                if creation.reuseIfExists { return .existing(try Self.record(existing)) }
-                throw SessionStoreRefusal.duplicateName(creation.name)
-            }
-
-            // Scaling group: requested by name among active groups, else the first public active one accepting the type.
-            let groups = try await tx.query(
-                "SELECT name, is_public, scheduler_opts FROM scaling_groups WHERE is_active ORDER BY name = 'default' DESC, name")
-            var candidates: [ScalingGroupChoice.Candidate] = []
-            for row in groups {
-                let isPublic: Bool = try row.decode("is_public")
-                guard isPublic || creation.requestedScalingGroup != nil else { continue }
-                let json = try JSONValue.decode(row.decode("scheduler_opts", as: JSONB.self).text)
-                let options = (try? ScalingGroupOptions.parse(json).get()) ?? ScalingGroupOptions()
-                candidates.append(.init(name: try row.decode("name"), options: options))
-            }
-            let scalingGroup: String
-            switch ScalingGroupChoice.choose(requested: creation.requestedScalingGroup, type: creation.type, candidates: candidates) {
-            case .success(let name): scalingGroup = name
-            case .failure(let refusal): throw SessionStoreRefusal.scalingGroup(refusal.description)
-            }
-
-            let dependencyIDs = try await Self.resolveDependencies(creation.dependencies, owner: creation.owner, in: tx)
-            let mounts = try await self.resolveMounts(creation.mounts, userID: userID, in: tx)
-
-            let id = UUID()
-            let now = Date()
-            let history = JSONValue.object([("PENDING", .string(Timestamp.pythonISO(now)))])
-            do {
-                try await tx.execute(
-                    """
-                    INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key,
-                        scaling_group_name, image, architecture, tag, requested_slots, resource_opts, vfolder_mounts, environ,
-                        bootstrap_script, startup_command, callback_url, starts_at, created_at, status, status_history,
-                        status_changed)
-                    VALUES (\(id), \(id.uuidString.lowercased()), \(creation.name), \(creation.type.rawValue), \(domain),
-                        \(groupID), \(userID), \(creation.owner), \(scalingGroup), \(creation.image), \(creation.architecture),
-                        \(creation.tag), \(JSONB(text: creation.requestedSlots.text)), \(JSONB(text: creation.resourceOpts.text)),
-                        \(JSONB(text: mounts.text)), \(JSONB(text: creation.environ.text)), \(creation.bootstrapScript),
-                        \(creation.startupCommand), \(creation.callbackURL), \(creation.startsAt), \(now), 'PENDING',
-                        \(JSONB(text: history.text)), \(now))
-                    """)
-            } catch let error as PostgresError where error.code == .uniqueViolation {
-                throw SessionStoreRefusal.duplicateName(creation.name)
-            }
-            if !dependencyIDs.isEmpty {
-                try await tx.execute(
-                    """
-                    INSERT INTO session_dependencies (session_id, depends_on)
-                    SELECT \(id), unnest(\(UUIDArray(dependencyIDs))::uuid[])
-                    """)
-            }
-            try await Self.appendEvent(tx, name: "session_enqueued", id: id, sessionName: creation.name, owner: creation.owner, reason: "")
-            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(scalingGroup))")
-            guard let created = try await tx.query("\(Self.columns) WHERE s.id = \(id)").first else {
-                throw PostgresError(.decoding, message: "the new session vanished")
-            }
-            return .created(try Self.record(created))
-        }
-    }
-
     /// Resolves mount requests to the owner's folders (their own first, then their projects'), locked against a
     /// concurrent delete until the session row is committed; each entry carries what the agent links.
-    func resolveMounts(_ requests: [MountRequest], userID: UUID, in tx: PostgresSession) async throws -> JSONValue {
+    static func resolveMounts(
+        _ requests: [MountRequest], userID: UUID, volumes: StorageVolumes, in tx: PostgresSession
+    ) async throws -> JSONValue {
         guard !requests.isEmpty else { return .array([]) }
         let rows = try await tx.query(
             """
@@ -121,7 +62,7 @@ public struct PostgresSessionStore: SessionStore {
             let host: String = try row.decode("host")
             entries.append(.object([
                 ("id", .string(id.uuidString.lowercased())), ("name", .string(request.name)), ("host", .string(host)),
-                ("alias", .string(request.alias)), ("host_path", .string(self.volumes.path(host: host, folderID: id) ?? "")),
+                ("alias", .string(request.alias)), ("host_path", .string(volumes.path(host: host, folderID: id) ?? "")),
                 ("permission", .string(try row.decode("permission"))),
             ]))
         }

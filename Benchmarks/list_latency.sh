@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# GraphQL compute_session_list(limit:100) latency with SESSIONS sessions in the database: a private PostgreSQL
+# (durable defaults) and Redis, a release `manager serve`, one session created through the API as a template and
+# SESSIONS − 1 copies of it written by SQL (70% TERMINATED, 10% each PENDING, RUNNING, ERROR; the list asks for the
+# live statuses and ERROR, as the CLI's `session list` does), then Benchmarks/api_latency.py sending QUERIES signed
+# queries at each concurrency in CONCURRENCIES.
+#
+# usage: Benchmarks/list_latency.sh [SESSIONS=100000] [QUERIES=500] [CONCURRENCIES="1 32"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source Benchmarks/stack.sh
+SESSIONS=${1:-100000}
+QUERIES=${2:-500}
+CONCURRENCIES=${3:-1 32}
+bench_setup list-bench
+bench_database
+PSQL="psql -h 127.0.0.1 -p $PG_PORT -U postgres -d bench"
+bench_config </dev/null
+bench_serve
+.venv/bin/python Benchmarks/api_latency.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
+  --phases enqueue --sessions 1 --concurrency 1 >/dev/null
+log "seeding $SESSIONS sessions"
+$PSQL -q <<SQL
+INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key, scaling_group_name,
+    image, architecture, requested_slots, resource_opts, startup_command, created_at, terminated_at, status, status_info,
+    status_history, status_changed, result)
+SELECT gen_random_uuid(), '', 'seed-' || i, t.session_type, t.domain_name, t.group_id, t.user_uuid, t.access_key,
+    t.scaling_group_name, t.image, t.architecture, t.requested_slots, t.resource_opts, t.startup_command,
+    now() - make_interval(secs => i),
+    CASE WHEN i % 10 < 7 THEN now() - make_interval(secs => i) + interval '1 minute' END,
+    CASE WHEN i % 10 < 7 THEN 'TERMINATED' WHEN i % 10 = 7 THEN 'PENDING' WHEN i % 10 = 8 THEN 'RUNNING' ELSE 'ERROR' END,
+    CASE WHEN i % 10 < 7 THEN 'user-requested' END,
+    t.status_history, now() - make_interval(secs => i),
+    CASE WHEN i % 10 < 7 THEN 'SUCCESS' WHEN i % 10 = 9 THEN 'FAILURE' ELSE 'UNDEFINED' END
+FROM generate_series(1, $SESSIONS - 1) AS i, (SELECT * FROM sessions LIMIT 1) AS t;
+VACUUM ANALYZE sessions;
+SQL
+log "$($PSQL -Atc "SELECT count(*) FROM sessions") sessions in the database"
+RESULTS=()
+for C in $CONCURRENCIES; do
+  log "list: $QUERIES queries at concurrency $C"
+  .venv/bin/python Benchmarks/api_latency.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
+    --phases list --queries "$QUERIES" --concurrency "$C" --json "$WORK/list-$C.json"
+  RESULTS+=("$WORK/list-$C.json")
+done
+python3 - "$BENCH_JSON" "$SESSIONS" "${RESULTS[@]}" <<'PY'
+import json, sys
+out, sessions, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+runs = [json.load(open(f)) for f in files]
+json.dump({"sessions_in_database": sessions,
+           "list": [dict(r["list"], concurrency=r["conditions"]["concurrency"]) for r in runs]}, open(out, "w"), indent=2)
+PY
+log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}')"

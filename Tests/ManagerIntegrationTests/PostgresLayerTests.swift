@@ -30,6 +30,15 @@ import Testing
             #expect(try row.decodeOptional("missing", as: String.self) == nil)
             #expect(throws: PostgresError.self) { try row.decode("missing", as: String.self) }
             #expect(try row.decode("ids", as: UUIDArray.self).values == [id, id])
+
+            // Text arrays element by element, as the server sees them and back: quotes, backslashes, separators,
+            // braces, empty strings, the word NULL, multi-byte characters.
+            let tricky = ["", "\\", "\\\"", "a\\b\"c", "{x,y}", "NULL", "é, 日本語 🚀", " padded ", "line\nbreak"]
+            let elements = try await pool.query("SELECT e, ord FROM unnest(\(tricky)::text[]) WITH ORDINALITY AS u(e, ord) ORDER BY ord")
+            #expect(try elements.map { try $0.decode("e", as: String.self) } == tricky)
+            let back = try #require(try await pool.query("SELECT \(tricky)::text[] AS list, '{}'::text[] AS none").first)
+            #expect(try back.decode("list", as: [String].self) == tricky)
+            #expect(try back.decode("none", as: [String].self) == [])
         }
     }
 

@@ -130,43 +130,54 @@ public struct UUIDArray: PostgresEncodable, PostgresDecodable {
 
 /// PostgreSQL's one-dimensional array text format: `{a,"b c",NULL}`.
 enum PostgresArrayText {
+    /// Every element quoted, `\` and `"` escaped; byte by byte (the scheduler encodes arrays of thousands).
     static func encode(_ values: [String]) -> String {
-        let quoted = values.map { value -> String in
-            let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            return "\"\(escaped)\""
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.reduce(2) { $0 + $1.utf8.count + 3 })
+        bytes.append(UInt8(ascii: "{"))
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "\""))
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "\"") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(byte)
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
-        return "{\(quoted.joined(separator: ","))}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func decode(_ text: String) throws -> [String] {
-        var chars = Substring(text)
-        guard chars.first == "{", chars.last == "}" else {
+        let bytes = Array(text.utf8)
+        guard bytes.first == UInt8(ascii: "{"), bytes.last == UInt8(ascii: "}"), bytes.count >= 2 else {
             throw PostgresError(.decoding, message: "not a one-dimensional array: \(text.prefix(40))")
         }
-        chars = chars.dropFirst().dropLast()
+        let body = bytes[1..<(bytes.count - 1)]
         var result: [String] = []
-        var current = ""
+        var current: [UInt8] = []
         var inQuotes = false
         var wasQuoted = false
         var escaping = false
-        for char in chars {
+        // The special characters are ASCII, so they never occur inside a multi-byte UTF-8 sequence.
+        for byte in body {
             if escaping {
-                current.append(char)
+                current.append(byte)
                 escaping = false
-            } else if char == "\\" {
+            } else if byte == UInt8(ascii: "\\") {
                 escaping = true
-            } else if char == "\"" {
+            } else if byte == UInt8(ascii: "\"") {
                 inQuotes.toggle()
                 wasQuoted = true
-            } else if char == "," && !inQuotes {
-                result.append(current)
-                current = ""
+            } else if byte == UInt8(ascii: ",") && !inQuotes {
+                result.append(String(decoding: current, as: UTF8.self))
+                current.removeAll(keepingCapacity: true)
                 wasQuoted = false
             } else {
-                current.append(char)
+                current.append(byte)
             }
         }
-        if !chars.isEmpty || wasQuoted { result.append(current) }
+        if !body.isEmpty || wasQuoted { result.append(String(decoding: current, as: UTF8.self)) }
         return result
     }
 }

@@ -68,7 +68,12 @@ final class SchedulerService: Service, Sendable {
                 trigger.yield(true)
                 for await isTick in triggers {
                     if isTick { await self.checkLiveness() }
+                    let started = ContinuousClock.now
                     let contended = await self.runPasses()
+                    // At most half the time in passes: a pass costs O(pending), and wake-ups (every enqueue, every
+                    // session end) can come faster than passes over a long queue end. Waiting as long as the
+                    // passes took lets the triggers meanwhile coalesce into one; a short queue waits a few ms.
+                    try? await Task.sleep(for: min(ContinuousClock.now - started, self.configuration.tickInterval))
                     if contended {
                         // Another replica held a group's lock with a possibly older snapshot: look again shortly.
                         group.addTask {

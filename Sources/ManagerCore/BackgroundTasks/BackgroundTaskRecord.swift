@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SchedulerKit
 
 /// Where a background task stands.
@@ -40,6 +41,8 @@ public struct BackgroundTaskEvent: Sendable, Equatable {
     public let message: String
     public let currentProgress: Double
     public let totalProgress: Double
+    /// `frame`, encoded once: every stream watching the task writes these same bytes (a shared buffer).
+    private(set) var frameBytes = ByteBuffer()
 
     public var isTerminal: Bool { self.name != "bgtask_updated" }
 
@@ -74,6 +77,7 @@ public struct BackgroundTaskEvent: Sendable, Equatable {
         self.message = message
         self.currentProgress = currentProgress
         self.totalProgress = totalProgress
+        self.frameBytes = ByteBuffer(string: self.frame)
     }
 
     init?(wireText: String) {

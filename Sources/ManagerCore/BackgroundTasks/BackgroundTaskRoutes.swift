@@ -50,7 +50,7 @@ struct BackgroundTaskRoutes {
                 while true {
                     let events = try await store.events(task.id, after: cursor)
                     for event in events {
-                        try await writer.write(ByteBuffer(string: event.frame))
+                        try await writer.write(event.frameBytes)
                         cursor = event.seq
                         if event.isTerminal {
                             try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
@@ -67,7 +67,7 @@ struct BackgroundTaskRoutes {
                 if let latest {
                     cursor = latest.seq
                     if latest.isTerminal {
-                        try await writer.write(ByteBuffer(string: latest.frame))
+                        try await writer.write(latest.frameBytes)
                         try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
                         try await writer.finish(nil)
                         return
@@ -88,7 +88,7 @@ struct BackgroundTaskRoutes {
                 case .event(let event):
                     if event.seq <= cursor { continue }
                     if event.seq == cursor + 1 {
-                        try await writer.write(ByteBuffer(string: event.frame))
+                        try await writer.write(event.frameBytes)
                         cursor = event.seq
                         if event.isTerminal {
                             try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))

@@ -27,8 +27,17 @@ enum ManagerGraphQLSchema {
                     "is_active": record.isActive, "is_admin": record.isAdmin, "resource_policy": "default",
                 ] as [String: any Sendable]
             })
-        return try GraphQLSchema(
+        let schema = try GraphQLSchema(
             query: try GraphQLObjectType(name: "Query", fields: queryFields),
             mutation: try GraphQLObjectType(name: "Mutation", fields: try ScalingGroupSchema.mutationFields(object: scalingGroup)))
+        // Checked once here; requests then go straight to their (cached) documents.
+        let problems = validateSchema(schema: schema)
+        guard problems.isEmpty else { throw SchemaProblem(errors: problems) }
+        return schema
+    }
+
+    struct SchemaProblem: Error, CustomStringConvertible {
+        let errors: [GraphQLError]
+        var description: String { "invalid GraphQL schema: \(self.errors.map(\.message).joined(separator: "; "))" }
     }
 }

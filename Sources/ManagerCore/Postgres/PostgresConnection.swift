@@ -50,8 +50,31 @@ final class PostgresConnection: @unchecked Sendable {
         return PQstatus(self.handle) == CONNECTION_OK
     }
 
+    /// A statement to run just before the next one (a transaction's BEGIN), so both share one trip to the pool's
+    /// threads. Only the connection's current holder touches it.
+    private(set) var deferred: SQL?
+
+    /// Runs `sql` before the next statement, in the same call.
+    func deferUntilNextStatement(_ sql: SQL) {
+        self.deferred = sql
+    }
+
+    /// Drops a deferred statement that never ran; true when there was one.
+    func cancelDeferred() -> Bool {
+        defer { self.deferred = nil }
+        return self.deferred != nil
+    }
+
     /// Runs one statement with its bindings (`PQexecParams`), or a parameterless script with the simple protocol.
     func execute(_ sql: SQL, simpleProtocol: Bool = false) throws -> PostgresRows {
+        if let deferred = self.deferred {
+            self.deferred = nil
+            _ = try self.run(deferred, simpleProtocol: false)
+        }
+        return try self.run(sql, simpleProtocol: simpleProtocol)
+    }
+
+    private func run(_ sql: SQL, simpleProtocol: Bool) throws -> PostgresRows {
         let (text, bindings) = sql.render()
         let result: OpaquePointer?
         if simpleProtocol {

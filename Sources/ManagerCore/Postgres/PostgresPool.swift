@@ -90,13 +90,15 @@ public final class PostgresPool: Sendable {
         while true {
             do {
                 return try await self.withConnection { session in
-                    try await session.execute(isolation.beginStatement)
+                    // BEGIN goes with the body's first statement, in one trip to the pool's threads.
+                    session.connection.deferUntilNextStatement(isolation.beginStatement)
                     do {
                         let value = try await body(session)
                         try await session.execute("COMMIT")
                         return value
                     } catch {
-                        if session.isConnected { _ = try? await session.execute("ROLLBACK") }
+                        let neverBegan = session.connection.cancelDeferred()
+                        if !neverBegan && session.isConnected { _ = try? await session.execute("ROLLBACK") }
                         throw error
                     }
                 }
@@ -147,6 +149,13 @@ public struct PostgresSession: Sendable {
     public func query(_ sql: SQL) async throws -> PostgresRows {
         let connection = self.connection
         return try await self.threads.runIfActive { try connection.execute(sql) }
+    }
+
+    /// Runs statements one after another in one trip to the pool's threads (each its own round trip to the
+    /// server, but one thread hand-off in all); use it for statements that do not need each other's results.
+    public func query(_ statements: [SQL]) async throws -> [PostgresRows] {
+        let connection = self.connection
+        return try await self.threads.runIfActive { try statements.map { try connection.execute($0) } }
     }
 
     /// Runs a statement and returns the number of rows it changed.

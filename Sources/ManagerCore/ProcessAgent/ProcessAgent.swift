@@ -45,9 +45,22 @@ public final class ProcessAgent: Service, Sendable {
         // unacknowledged commands are sent again, and a restarted agent re-reports from its session folders.
         await withGracefulShutdownHandler {
             await cancelWhenGracefulShutdown {
+                // The monitor looks every 50 ms (a process's end is seen by polling), and at once when commands
+                // arrived, so a start is reported without waiting for the next look.
+                let (looks, look) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
                 await withDiscardingTaskGroup { group in
-                    group.addTask { await self.pollLoop() }
-                    group.addTask { await self.monitorLoop() }
+                    group.addTask {
+                        await self.pollLoop(afterCommands: { look.yield() })
+                        look.finish()
+                    }
+                    group.addTask {
+                        while self.state.isRunning, !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(50))
+                            look.yield()
+                        }
+                        look.finish()
+                    }
+                    group.addTask { await self.monitorLoop(looks) }
                 }
             }
         } onGracefulShutdown: {
@@ -56,7 +69,7 @@ public final class ProcessAgent: Service, Sendable {
         try? await self.client.shutdown()
     }
 
-    private func pollLoop() async {
+    private func pollLoop(afterCommands: @Sendable () -> Void) async {
         var failures = 0
         let wait = Double(self.settings.pollWait.components.seconds)
         while self.state.isRunning, !Task.isCancelled {
@@ -66,6 +79,7 @@ public final class ProcessAgent: Service, Sendable {
                 failures = 0
                 await self.state.delivered(reports: [], acks: acks)
                 await self.state.handle(response.commands)
+                if !response.commands.isEmpty { afterCommands() }
             } catch {
                 failures += 1
                 if failures == 1 || failures % 30 == 0 {
@@ -76,8 +90,9 @@ public final class ProcessAgent: Service, Sendable {
         }
     }
 
-    private func monitorLoop() async {
-        while self.state.isRunning, !Task.isCancelled {
+    private func monitorLoop(_ looks: AsyncStream<Void>) async {
+        for await _ in looks {
+            guard self.state.isRunning, !Task.isCancelled else { break }
             await self.state.monitor()
             let (reports, acks) = await self.state.outgoing()
             if !reports.isEmpty || !acks.isEmpty {
@@ -89,7 +104,6 @@ public final class ProcessAgent: Service, Sendable {
                     self.logger.debug("report delivery failed; will retry", metadata: ["error": "\(error)"])
                 }
             }
-            try? await Task.sleep(for: .milliseconds(50))
         }
     }
 }

@@ -38,7 +38,9 @@ final class ManagerProcess: @unchecked Sendable {
         } else {
             self.database = try await TestDatabase.create(environment, migrated: false)
         }
-        self.port = try freePort()
+        // Below the ephemeral range: an ephemeral port can be taken as the source port of some test's outgoing
+        // connection between our check and the manager's bind (seen once: "Address already in use").
+        self.port = try stablePort()
         self.directory = try environment.scratchDirectory("manager")
         self.configPath = self.directory.appendingPathComponent("manager.toml").path
         let config = """

@@ -15,6 +15,7 @@ struct GraphQLRoutes {
     let agents: PostgresAgentStore
     let folders: PostgresVFolderStore
     let maxBodySize: Int
+    let documents = ValidatedDocumentCache()
 
     struct Body: Decodable {
         let query: String
@@ -28,12 +29,17 @@ struct GraphQLRoutes {
             let body = try await JSONResponse.decode(Body.self, from: request, limit: self.maxBodySize)
             let result: GraphQLResult
             do {
-                result = try await graphql(
-                    schema: self.schema, request: body.query,
-                    context: GraphQLContext(
-                        identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups, sessions: self.sessions,
-                        agents: self.agents, folders: self.folders),
-                    variableValues: body.variables ?? [:], operationName: body.operationName)
+                switch try self.documents.document(for: body.query, schema: self.schema) {
+                case .invalid(let errors):
+                    result = GraphQLResult(data: nil, errors: errors)
+                case .document(let document):
+                    result = try await execute(
+                        schema: self.schema, documentAST: document, rootValue: (),
+                        context: GraphQLContext(
+                            identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
+                            sessions: self.sessions, agents: self.agents, folders: self.folders),
+                        variableValues: body.variables ?? [:], operationName: body.operationName)
+                }
             } catch let error as GraphQLError {
                 // A syntax error in the document (GraphQLSwift throws it before execution): a request error, reported
                 // in the body like every other GraphQL error.

@@ -56,32 +56,33 @@ extension PostgresSessionStore {
     ) async throws -> [Result<EnqueueOutcome, SessionStoreRefusal>] {
         let ownerKeys = creations.map(\.owner.rawValue)
         let names = creations.map(\.name)
-        var owners: [String: (userID: UUID, domain: String)] = [:]
-        for row in try await tx.query(
+        // The four lookups need nothing from each other: one trip for all.
+        let lookups = try await tx.query([
             """
             SELECT k.access_key, u.uuid, u.domain_name FROM keypairs k JOIN users u ON u.uuid = k.user_id
             WHERE k.access_key = ANY(\(ownerKeys)::text[]) AND k.is_active
-            """)
-        {
-            owners[try row.decode("access_key")] = (try row.decode("uuid"), try row.decode("domain_name"))
-        }
-        var groups: [String: UUID] = [:]
-        for row in try await tx.query(
-            "SELECT id, domain_name, name FROM groups WHERE is_active AND name = ANY(\(creations.map(\.groupName))::text[])")
-        {
-            groups[Self.key(try row.decode("domain_name"), try row.decode("name"))] = try row.decode("id")
-        }
-        var live: [String: SessionRecord] = [:]
-        for row in try await tx.query(
+            """,
+            "SELECT id, domain_name, name FROM groups WHERE is_active AND name = ANY(\(creations.map(\.groupName))::text[])",
             """
             \(Self.columns) WHERE (s.access_key, s.name) IN (SELECT * FROM unnest(\(ownerKeys)::text[], \(names)::text[]))
               AND s.status NOT IN ('TERMINATED', 'CANCELLED')
-            """)
-        {
+            """,
+            "SELECT name, is_public, scheduler_opts FROM scaling_groups WHERE is_active ORDER BY name = 'default' DESC, name",
+        ])
+        var owners: [String: (userID: UUID, domain: String)] = [:]
+        for row in lookups[0] {
+            owners[try row.decode("access_key")] = (try row.decode("uuid"), try row.decode("domain_name"))
+        }
+        var groups: [String: UUID] = [:]
+        for row in lookups[1] {
+            groups[Self.key(try row.decode("domain_name"), try row.decode("name"))] = try row.decode("id")
+        }
+        var live: [String: SessionRecord] = [:]
+        for row in lookups[2] {
             let record = try Self.record(row)
             live[Self.key(record.accessKey.rawValue, record.name)] = record
         }
-        let scalingGroups = try await Self.scalingGroupCandidates(in: tx)
+        let scalingGroups = try Self.scalingGroupCandidates(lookups[3])
 
         var outcomes = [Result<EnqueueOutcome, SessionStoreRefusal>?](repeating: nil, count: creations.count)
         var planned: [PlannedSession] = []
@@ -170,7 +171,12 @@ extension PostgresSessionStore {
                  \(creation.callbackURL), \(creation.startsAt), \(now), 'PENDING', \(history), \(now))
                 """)
         }
-        let inserted = try await tx.query(
+        let ids = UUIDArray(planned.map(\.id))
+        let edges = planned.flatMap { session in session.dependencies.map { (session.id, $0) } }
+        let wakeGroups = Array(Set(planned.map(\.scalingGroup))).sorted()
+        // The rows, then what hangs off them, in one trip: each statement after the insert finds the new rows by
+        // their fresh ids, so a name lost to another transaction (skipped by ON CONFLICT) gets no edge and no event.
+        let results = try await tx.query([
             """
             INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key,
                 scaling_group_name, image, architecture, tag, requested_slots, resource_opts, vfolder_mounts, environ,
@@ -178,49 +184,38 @@ extension PostgresSessionStore {
                 status_changed)
             VALUES \(rows)
             ON CONFLICT (access_key, name) WHERE status NOT IN ('TERMINATED', 'CANCELLED') DO NOTHING
-            RETURNING id
-            """)
-        let insertedIDs = Set(try inserted.map { try $0.decode("id", as: UUID.self) })
-        let written = planned.filter { insertedIDs.contains($0.id) }
-        guard !written.isEmpty else { return [:] }
-
-        let edges = written.flatMap { session in session.dependencies.map { (session.id, $0) } }
-        if !edges.isEmpty {
-            try await tx.execute(
-                """
-                INSERT INTO session_dependencies (session_id, depends_on)
-                SELECT * FROM unnest(\(UUIDArray(edges.map(\.0)))::uuid[], \(UUIDArray(edges.map(\.1)))::uuid[])
-                """)
-        }
-        try await tx.execute(
+            """,
+            """
+            INSERT INTO session_dependencies (session_id, depends_on)
+            SELECT e.session_id, e.depends_on
+            FROM unnest(\(UUIDArray(edges.map(\.0)))::uuid[], \(UUIDArray(edges.map(\.1)))::uuid[]) AS e(session_id, depends_on)
+            JOIN sessions s ON s.id = e.session_id
+            """,
             """
             INSERT INTO events (name, session_id, session_name, access_key, reason)
-            SELECT 'session_enqueued', u.id, u.name, u.owner, ''
-            FROM unnest(\(UUIDArray(written.map(\.id)))::uuid[], \(written.map(\.creation.name))::text[],
-                        \(written.map(\.creation.owner.rawValue))::text[]) AS u(id, name, owner)
-            """)
-        // NOTIFY is delivered at commit.
-        let wakeGroups = Array(Set(written.map(\.scalingGroup))).sorted()
-        try await tx.execute(
+            SELECT 'session_enqueued', s.id, s.name, s.access_key, '' FROM sessions s
+            JOIN unnest(\(ids)::uuid[]) WITH ORDINALITY AS n(id, position) ON n.id = s.id ORDER BY n.position
+            """,
+            // NOTIFY is delivered at commit.
             """
             SELECT pg_notify('manager_events', 'session_enqueued'), pg_notify('scheduler_wakeup', g)
             FROM unnest(\(wakeGroups)::text[]) AS g
-            """)
+            """,
+            "\(Self.columns) WHERE s.id = ANY(\(ids)::uuid[])",
+        ])
         var records: [UUID: SessionRecord] = [:]
-        for row in try await tx.query("\(Self.columns) WHERE s.id = ANY(\(UUIDArray(written.map(\.id)))::uuid[])") {
+        for row in results[4] {
             let record = try Self.record(row)
             records[record.id] = record
         }
         return records
     }
 
-    /// Active scaling groups, `default` first, with whether a request may land there without naming it.
+    /// Active scaling groups (`default` first) with whether a request may land there without naming it.
     private static func scalingGroupCandidates(
-        in tx: PostgresSession
-    ) async throws -> [(isPublic: Bool, candidate: ScalingGroupChoice.Candidate)] {
-        let rows = try await tx.query(
-            "SELECT name, is_public, scheduler_opts FROM scaling_groups WHERE is_active ORDER BY name = 'default' DESC, name")
-        return try rows.map { row in
+        _ rows: PostgresRows
+    ) throws -> [(isPublic: Bool, candidate: ScalingGroupChoice.Candidate)] {
+        try rows.map { row in
             let json = try JSONValue.decode(row.decode("scheduler_opts", as: JSONB.self).text)
             let options = (try? ScalingGroupOptions.parse(json).get()) ?? ScalingGroupOptions()
             return (try row.decode("is_public"), .init(name: try row.decode("name"), options: options))

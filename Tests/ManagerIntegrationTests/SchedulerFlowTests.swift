@@ -13,9 +13,12 @@ import Testing
         var probe: SessionProbe { SessionProbe(pool: self.pool) }
     }
 
-    static func setUp(localAgent: ManagerProcess.LocalAgent? = .init(), heartbeatTimeout: String = "30s") async throws -> Setup {
+    static func setUp(
+        localAgent: ManagerProcess.LocalAgent? = .init(), heartbeatTimeout: String = "30s", extraConfig: String = ""
+    ) async throws -> Setup {
         let environment = try TestEnvironment.current()
-        let manager = try await ManagerProcess(environment, localAgent: localAgent, heartbeatTimeout: heartbeatTimeout)
+        let manager = try await ManagerProcess(
+            environment, extraConfig: extraConfig, localAgent: localAgent, heartbeatTimeout: heartbeatTimeout)
         let cli = BackendAICLI(
             environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey,
             secretKey: manager.adminSecretKey)
@@ -129,6 +132,32 @@ import Testing
         let events = try await setup.manager.admin.events("/events/session?name=huge", count: 3)
         #expect(events.map(\.event) == ["session_enqueued", "session_cancelled", "kernel_cancelled"])
         #expect(events.dropFirst().allSatisfy { $0.data.contains(#""reason": "pending-timeout""#) }, "\(events)")
+    }
+
+    @Test("a session that keeps waiting for the same reason is rewritten once per wait_refresh_interval, not every pass")
+    func unchangedWaitsAreNotRewrittenEveryPass() async throws {
+        let setup = try await Self.setUp(localAgent: nil, extraConfig: "[scheduler]\nwait_refresh_interval = \"4s\"\n")
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        try await Self.batch(setup.cli, "stuck", "true")
+        try await setup.probe.wait("a first verdict", timeout: .seconds(20)) {
+            try await setup.probe.session("stuck")?.statusInfo == "no-available-instances"
+        }
+        let first = try #require(try await setup.probe.session("stuck"))
+        let firstTry = try #require(SessionProbe.scheduler(first, "last_try"))
+        #expect(SessionProbe.scheduler(first, "retries") == .number(1))
+        // Ticks every second: two more passes at least, and none of them rewrites the row.
+        try await Task.sleep(for: .milliseconds(2500))
+        let unchanged = try #require(try await setup.probe.session("stuck"))
+        #expect(SessionProbe.scheduler(unchanged, "last_try") == firstTry)
+        #expect(SessionProbe.scheduler(unchanged, "retries") == .number(1))
+        // Past the interval the wait is recorded again: retries and last_try move on, the reason stays.
+        try await setup.probe.wait("a refreshed record", timeout: .seconds(10)) {
+            guard let row = try await setup.probe.session("stuck") else { return false }
+            return SessionProbe.scheduler(row, "retries") == .number(2)
+        }
+        let refreshed = try #require(try await setup.probe.session("stuck"))
+        #expect(SessionProbe.scheduler(refreshed, "last_try") != firstTry)
+        #expect(refreshed.statusInfo == "no-available-instances" && refreshed.status == "PENDING")
     }
 
     @Test("narrowing allowed_session_types leaves a queued session PENDING with the allowed_session_types reason")

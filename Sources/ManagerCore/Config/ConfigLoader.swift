@@ -60,6 +60,7 @@ public struct ConfigLoader {
         try reader.duration("redis.timeout") { config.redis.timeout = $0 }
 
         try reader.duration("scheduler.tick_interval") { config.scheduler.tickInterval = $0 }
+        try reader.duration("scheduler.wait_refresh_interval") { config.scheduler.waitRefreshInterval = $0 }
 
         try reader.bool("agent.local.enabled") { config.localAgent.enabled = $0 }
         try reader.string("agent.local.id") { config.localAgent.id = $0 }

@@ -42,6 +42,9 @@ public struct ManagerConfig: Sendable {
     public struct Scheduler: Sendable {
         /// The periodic tick; wake-ups (enqueue, session end, agent join) come in between.
         public var tickInterval: Duration = .seconds(1)
+        /// How often a session that still waits for the same reasons has its `status_data.scheduler` (retries,
+        /// last_try) written again; a changed reason is written at once.
+        public var waitRefreshInterval: Duration = .seconds(10)
     }
 
     /// The process agent embedded in `manager serve`.

@@ -14,6 +14,8 @@ final class SchedulerService: Service, Sendable {
         var tickInterval: Duration
         var heartbeatTimeout: Duration
         var maxPendingPerPass = 20_000
+        /// How often an unchanged wait is written again (`scheduler.wait_refresh_interval`).
+        var waitRefreshInterval: Duration = .seconds(10)
     }
 
     private let pool: PostgresPool
@@ -138,7 +140,8 @@ final class SchedulerService: Service, Sendable {
                 return (SchedulingDecisionWriter.Applied(), 0)
             }
             let result = self.pass.run(snapshot)
-            let applied = try await SchedulingDecisionWriter().apply(result, snapshot: snapshot, in: tx)
+            let applied = try await SchedulingDecisionWriter(waitRefreshInterval: self.configuration.waitRefreshInterval)
+                .apply(result, snapshot: snapshot, in: tx)
             return (applied, snapshot.pending.count)
         }
         guard let (applied, considered) = outcome else { return false }

@@ -7,8 +7,12 @@ struct SchedulingDecisionWriter {
     struct Applied {
         var scheduled = 0
         var cancelled = 0
+        /// Waiting sessions whose wait was written (new reasons, or the refresh interval passed).
         var waiting = 0
     }
+
+    /// How often an unchanged wait is written again (see `WaitRecord`).
+    var waitRefreshInterval: Duration = .seconds(10)
 
     func apply(_ result: PassResult, snapshot: SchedulingSnapshot, in tx: PostgresSession) async throws -> Applied {
         let now = Date(timeIntervalSince1970: snapshot.now)
@@ -87,7 +91,12 @@ struct SchedulingDecisionWriter {
             }
         }
 
-        let waiting = result.waiting
+        let refresh = Double(self.waitRefreshInterval.components.seconds)
+            + Double(self.waitRefreshInterval.components.attoseconds) / 1e18
+        let previous = Dictionary(snapshot.pending.map { ($0.id, $0.lastWait) }, uniquingKeysWith: { first, _ in first })
+        let waiting = result.waiting.filter { waiting in
+            waiting.needsRecording(over: previous[waiting.sessionID] ?? nil, now: snapshot.now, refreshInterval: refresh)
+        }
         if !waiting.isEmpty {
             let data = waiting.map { waiting in
                 Self.schedulerData(

@@ -24,20 +24,33 @@ struct SchedulingSnapshotReader {
                    s.architecture, s.requested_slots, extract(epoch FROM s.created_at)::float8 AS created_at,
                    extract(epoch FROM s.starts_at)::float8 AS starts_at,
                    coalesce((s.status_data #>> '{scheduler,retries}')::int, 0) AS retries,
-                   ARRAY(SELECT d.depends_on::text FROM session_dependencies d WHERE d.session_id = s.id) AS dependencies
+                   ARRAY(SELECT d.depends_on::text FROM session_dependencies d WHERE d.session_id = s.id) AS dependencies,
+                   s.status_info, s.status_data #>> '{scheduler,msg}' AS wait_message,
+                   extract(epoch FROM (s.status_data #>> '{scheduler,last_try}')::timestamptz)::float8 AS last_try,
+                   ARRAY(SELECT coalesce(f ->> 'name', '') FROM jsonb_array_elements(w.failed) f) AS failed_names,
+                   ARRAY(SELECT coalesce(f ->> 'msg', '') FROM jsonb_array_elements(w.failed) f) AS failed_messages
             FROM sessions s
+            CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(s.status_data #> '{scheduler,failed_predicates}') = 'array'
+                                            THEN s.status_data #> '{scheduler,failed_predicates}' ELSE '[]'::jsonb END
+                                AS failed) w
             WHERE s.scaling_group_name = \(group) AND s.status = 'PENDING'
             ORDER BY s.created_at LIMIT \(self.maxPendingPerPass)
             """
         ).map { row in
-            PendingSession(
+            let names: [String] = try row.decode("failed_names")
+            let messages: [String] = try row.decode("failed_messages")
+            let lastWait = WaitRecord(
+                statusInfo: try row.decodeOptional("status_info"),
+                failed: zip(names, messages).map { PredicateFailure(name: $0, message: $1) },
+                message: try row.decodeOptional("wait_message"), lastTry: try row.decodeOptional("last_try"))
+            return PendingSession(
                 id: try row.decode("id"), name: try row.decode("name"),
                 type: SessionType(rawValue: try row.decode("session_type")) ?? .interactive,
                 accessKey: try row.decode("access_key"), domainName: try row.decode("domain_name"),
                 groupID: try row.decode("group_id"), architecture: try row.decode("architecture"),
                 requested: Self.slots(try JSONValue.decode(row.decode("requested_slots", as: JSONB.self).text)),
                 createdAt: try row.decode("created_at"), startsAt: try row.decodeOptional("starts_at"),
-                dependencies: try row.decode("dependencies"), retries: try row.decode("retries"))
+                dependencies: try row.decode("dependencies"), retries: try row.decode("retries"), lastWait: lastWait)
         }
 
         var dependencies: [String: DependencyState] = [:]

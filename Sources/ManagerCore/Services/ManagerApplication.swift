@@ -102,7 +102,8 @@ public struct ManagerApplication {
         let scheduler = SchedulerService(
             pool: pool, signal: signal, agents: agentStore, heartbeats: heartbeats,
             configuration: .init(
-                tickInterval: self.config.scheduler.tickInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout),
+                tickInterval: self.config.scheduler.tickInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout,
+                waitRefreshInterval: self.config.scheduler.waitRefreshInterval),
             registry: registry, logger: self.logger)
 
         // Storage and background tasks (vfolder clone).

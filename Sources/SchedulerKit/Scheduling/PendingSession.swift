@@ -14,11 +14,13 @@ public struct PendingSession: Hashable, Sendable {
     public var dependencies: [String]
     /// Passes that already left this session waiting (`status_data.scheduler.retries`).
     public var retries: Int
+    /// Its last recorded wait, if any.
+    public var lastWait: WaitRecord?
 
     public init(
         id: String, name: String, type: SessionType, accessKey: String, domainName: String = "default",
         groupID: String = "default", architecture: String = "x86_64", requested: ResourceSlots, createdAt: Double,
-        startsAt: Double? = nil, dependencies: [String] = [], retries: Int = 0
+        startsAt: Double? = nil, dependencies: [String] = [], retries: Int = 0, lastWait: WaitRecord? = nil
     ) {
         self.id = id
         self.name = name
@@ -32,6 +34,7 @@ public struct PendingSession: Hashable, Sendable {
         self.startsAt = startsAt
         self.dependencies = dependencies
         self.retries = retries
+        self.lastWait = lastWait
     }
 }
 

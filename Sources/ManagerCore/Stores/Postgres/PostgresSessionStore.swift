@@ -22,7 +22,10 @@ public struct PostgresSessionStore: SessionStore {
             help: "Enqueue requests committed together in one transaction")
         self.enqueueCommit = GroupCommit(
             maxBatch: Self.enqueueBatchSize,
-            maxConcurrentBatches: max(1, pool.configuration.maxConnections / 2),
+            // Two at once (measured at 32 concurrent clients, 20,000 enqueues: 1 batch 1,094/s, 2 batches 1,128 and
+            // 1,134/s, 4 batches 930–1,065/s): fewer, larger batches commit less often; two keep one filling while
+            // the other commits.
+            maxConcurrentBatches: 2,
             batch: { [pool, volumes] creations in
                 batchSizes?.record(Double(creations.count))
                 return try await Self.enqueueBatch(creations, pool: pool, volumes: volumes)

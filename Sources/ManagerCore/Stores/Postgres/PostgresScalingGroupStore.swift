@@ -86,8 +86,8 @@ public struct PostgresScalingGroupStore: ScalingGroupStore {
 }
 
 extension JSONValue {
-    /// Parses JSON text (Foundation's decoder; object key order is not kept).
+    /// Parses JSON text, object keys in text order (`JSONValue.parse`).
     static func decode(_ text: String) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        try JSONValue.parse(text)
     }
 }

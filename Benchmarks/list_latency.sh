@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # GraphQL compute_session_list(limit:100) latency with SESSIONS sessions in the database: a private PostgreSQL
 # (durable defaults) and Redis, a release `manager serve`, one session created through the API as a template and
-# SESSIONS − 1 copies of it written by SQL (70% TERMINATED, 10% each PENDING, RUNNING, ERROR; the list asks for the
-# live statuses and ERROR, as the CLI's `session list` does), then Benchmarks/api_latency.py sending QUERIES signed
-# queries at each concurrency in CONCURRENCIES.
+# SESSIONS − 1 copies of it written by SQL (70% TERMINATED, 20% RUNNING, 10% ERROR; the list asks for the live
+# statuses and ERROR, as the CLI's `session list` does), then Benchmarks/api_latency.py sending QUERIES signed
+# queries at each concurrency in CONCURRENCIES. BACKLOG=1 makes half the RUNNING ones PENDING instead (10%: a
+# queue of 10,000 that cannot start, so the scheduler re-evaluates it every tick while the list is measured).
 #
-# usage: Benchmarks/list_latency.sh [SESSIONS=100000] [QUERIES=500] [CONCURRENCIES="1 32"]
+# usage: [BACKLOG=1] Benchmarks/list_latency.sh [SESSIONS=100000] [QUERIES=500] [CONCURRENCIES="1 32"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/stack.sh
@@ -19,7 +20,8 @@ bench_config </dev/null
 bench_serve
 .venv/bin/python Benchmarks/api_latency.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
   --phases enqueue --sessions 1 --concurrency 1 >/dev/null
-log "seeding $SESSIONS sessions"
+SEVENTH=$([ "${BACKLOG:-0}" = 1 ] && echo PENDING || echo RUNNING)
+log "seeding $SESSIONS sessions (backlog=${BACKLOG:-0})"
 $PSQL -q <<SQL
 INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key, scaling_group_name,
     image, architecture, requested_slots, resource_opts, startup_command, created_at, terminated_at, status, status_info,
@@ -28,7 +30,7 @@ SELECT gen_random_uuid(), '', 'seed-' || i, t.session_type, t.domain_name, t.gro
     t.scaling_group_name, t.image, t.architecture, t.requested_slots, t.resource_opts, t.startup_command,
     now() - make_interval(secs => i),
     CASE WHEN i % 10 < 7 THEN now() - make_interval(secs => i) + interval '1 minute' END,
-    CASE WHEN i % 10 < 7 THEN 'TERMINATED' WHEN i % 10 = 7 THEN 'PENDING' WHEN i % 10 = 8 THEN 'RUNNING' ELSE 'ERROR' END,
+    CASE WHEN i % 10 < 7 THEN 'TERMINATED' WHEN i % 10 = 7 THEN '$SEVENTH' WHEN i % 10 = 8 THEN 'RUNNING' ELSE 'ERROR' END,
     CASE WHEN i % 10 < 7 THEN 'user-requested' END,
     t.status_history, now() - make_interval(secs => i),
     CASE WHEN i % 10 < 7 THEN 'SUCCESS' WHEN i % 10 = 9 THEN 'FAILURE' ELSE 'UNDEFINED' END

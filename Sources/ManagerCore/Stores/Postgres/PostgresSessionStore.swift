@@ -249,10 +249,12 @@ public struct PostgresSessionStore: SessionStore {
         let statuses = query.statuses.map(\.rawValue)
         let owner = query.owner?.rawValue
         let filter: SQL = "s.status = ANY(\(statuses)::text[]) AND (\(owner)::text IS NULL OR s.access_key = \(owner))"
-        let total = try await self.pool.query("SELECT count(*) AS n FROM sessions s WHERE \(filter)").first?.decode("n", as: Int.self) ?? 0
+        // The count (an index-only scan over every matching row) and the page run at once, on two connections.
+        async let counted = self.pool.query("SELECT count(*) AS n FROM sessions s WHERE \(filter)")
         let rows = try await self.pool.query(
             "\(Self.columns) WHERE \(filter) ORDER BY s.created_at DESC, s.id LIMIT \(query.limit) OFFSET \(query.offset)")
-        return (try rows.map(Self.record), total)
+        let items = try rows.map(Self.record)
+        return (items, try await counted.first?.decode("n", as: Int.self) ?? 0)
     }
 
     public func events(session: UUID?, owner: AccessKey?, after afterID: Int, limit: Int) async throws -> [SessionEventRecord] {

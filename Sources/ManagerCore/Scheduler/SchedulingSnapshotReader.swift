@@ -18,6 +18,14 @@ struct SchedulingSnapshotReader {
         let optionsJSON = try JSONValue.decode(groupRow.decode("scheduler_opts", as: JSONB.self).text)
         let options = (try? ScalingGroupOptions.parse(optionsJSON).get()) ?? ScalingGroupOptions()
 
+        // Pending sessions mostly ask for a few shapes of slots: each distinct text is parsed once per pass.
+        var parsedSlots: [String: ResourceSlots] = [:]
+        func requested(_ text: String) throws -> ResourceSlots {
+            if let known = parsedSlots[text] { return known }
+            let slots = Self.slots(try JSONValue.decode(text))
+            parsedSlots[text] = slots
+            return slots
+        }
         let pending = try await tx.query(
             """
             SELECT s.id::text AS id, s.name, s.session_type, s.access_key, s.domain_name, s.group_id::text AS group_id,
@@ -48,7 +56,7 @@ struct SchedulingSnapshotReader {
                 type: SessionType(rawValue: try row.decode("session_type")) ?? .interactive,
                 accessKey: try row.decode("access_key"), domainName: try row.decode("domain_name"),
                 groupID: try row.decode("group_id"), architecture: try row.decode("architecture"),
-                requested: Self.slots(try JSONValue.decode(row.decode("requested_slots", as: JSONB.self).text)),
+                requested: try requested(row.decode("requested_slots", as: JSONB.self).text),
                 createdAt: try row.decode("created_at"), startsAt: try row.decodeOptional("starts_at"),
                 dependencies: try row.decode("dependencies"), retries: try row.decode("retries"), lastWait: lastWait)
         }

@@ -14,8 +14,9 @@ public struct PassLedger: Sendable {
         self.groups = snapshot.groups
         self.domains = snapshot.domains
         self.agents = snapshot.agents.sorted { $0.id < $1.id }
-        self.doomed = Self.doomedSessions(snapshot)
-        self.pendingNames = Dictionary(snapshot.pending.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let names = Dictionary(snapshot.pending.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        self.pendingNames = names
+        self.doomed = Self.doomedSessions(snapshot, names: names)
     }
 
     mutating func grant(_ session: PendingSession, agentIndex: Int) {
@@ -31,20 +32,22 @@ public struct PassLedger: Sendable {
 
     /// Pending sessions whose dependency chain reaches one that ended without success, with the name of the
     /// failed dependency they depend on directly. Found as a fixpoint so a whole chain is cancelled in one pass.
-    static func doomedSessions(_ snapshot: SchedulingSnapshot) -> [String: String] {
+    /// Only sessions with dependencies are looked at (a long queue of independent sessions costs nothing here).
+    static func doomedSessions(_ snapshot: SchedulingSnapshot, names: [String: String]) -> [String: String] {
+        let dependents = snapshot.pending.lazy.filter { !$0.dependencies.isEmpty }.map { ($0.id, $0.dependencies) }
+        let chains = Array(dependents)
         var doomed: [String: String] = [:]
-        let byID = Dictionary(snapshot.pending.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        var changed = true
+        var changed = !chains.isEmpty
         while changed {
             changed = false
-            for session in snapshot.pending where doomed[session.id] == nil {
-                for dependency in session.dependencies {
+            for (id, dependencies) in chains where doomed[id] == nil {
+                for dependency in dependencies {
                     if let state = snapshot.dependencies[dependency], state.isUnsatisfiable {
-                        doomed[session.id] = state.name
-                    } else if doomed[dependency] != nil, let pending = byID[dependency] {
-                        doomed[session.id] = pending.name
+                        doomed[id] = state.name
+                    } else if doomed[dependency] != nil, let name = names[dependency] {
+                        doomed[id] = name
                     }
-                    if doomed[session.id] != nil {
+                    if doomed[id] != nil {
                         changed = true
                         break
                     }

@@ -60,6 +60,7 @@ import Testing
         ("[server]\nport = \"x\"", "server.port must be an integer"),
         ("[server]\nport = 70000", "server.port must be between"),
         ("[scheduler]\ntick_interval = \"soon\"", "scheduler.tick_interval"),
+        ("[scheduler]\nwait_refresh_interval = \"-1s\"", "scheduler.wait_refresh_interval"),
         ("[logging]\nlevel = \"loud\"", "logging.level must be one of"),
         ("[agent.local]\nenabled = \"yes\"", "agent.local.enabled must be true or false"),
         ("[storage.volumes.v1]\n", "storage.volumes.v1.path is required"),

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import SchedulerKit
 
 /// Builds JSON responses with keys in declaration order (no sorting), as Backend.AI's clients read them.
 public enum JSONResponse {
@@ -34,6 +35,9 @@ public enum JSONResponse {
         } catch is NIOTooManyBytesError {
             throw APIError.tooLarge(limit: limit)
         }
+        if T.self == JSONValue.self {
+            return try Self.decodeJSONValue(buffer, allowEmpty: allowEmpty, as: T.self)
+        }
         var data = Data(buffer: buffer)
         if data.isEmpty && allowEmpty { data = Data("{}".utf8) }
         let value: T
@@ -46,6 +50,26 @@ public enum JSONResponse {
             throw APIError.invalidAPIParams("The key '\(key.prefix(64))' appears twice in one object of the body.")
         }
         return value
+    }
+
+    /// A body read as a `JSONValue` (the session create request, among others) goes straight through
+    /// `JSONValue.parse`: one pass over the bytes, keys in the order sent, nesting limited.
+    private static func decodeJSONValue<T>(_ buffer: ByteBuffer, allowEmpty: Bool, as type: T.Type) throws -> T {
+        let bytes = buffer.readableBytesView
+        guard let text = bytes.isEmpty && allowEmpty ? "{}" : String(validating: bytes, as: UTF8.self) else {
+            throw APIError.invalidAPIParams("The request body is not valid JSON (it is not UTF-8).")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(text)
+        } catch let error as JSONValue.ParseError {
+            throw APIError.invalidAPIParams("The request body is not valid JSON (\(error.reason) at byte \(error.offset)).")
+        }
+        if let key = JSONDuplicateKeys.first(in: bytes) {
+            throw APIError.invalidAPIParams("The key '\(key.prefix(64))' appears twice in one object of the body.")
+        }
+        guard let typed = value as? T else { throw APIError.invalidAPIParams("The request body is invalid.") }
+        return typed
     }
 
     /// A sentence naming the field and the problem, without Swift type names.

@@ -78,7 +78,9 @@ public final class ProcessAgent: Service, Sendable {
                 let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: [], wait: wait))
                 failures = 0
                 await self.state.delivered(reports: [], acks: acks)
-                await self.state.handle(response.commands)
+                // One command per turn on the state: the monitor loop (whose syncs are heartbeats too) gets in
+                // between two starts instead of waiting for a whole batch of spawns.
+                for command in response.commands { await self.state.handle([command]) }
                 if !response.commands.isEmpty { afterCommands() }
             } catch {
                 failures += 1
@@ -99,7 +101,7 @@ public final class ProcessAgent: Service, Sendable {
                 do {
                     let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: reports, wait: 0))
                     await self.state.delivered(reports: reports, acks: acks)
-                    await self.state.handle(response.commands)
+                    for command in response.commands { await self.state.handle([command]) }
                 } catch {
                     self.logger.debug("report delivery failed; will retry", metadata: ["error": "\(error)"])
                 }

@@ -136,7 +136,7 @@ import Testing
 
     @Test("a session that keeps waiting for the same reason is rewritten once per wait_refresh_interval, not every pass")
     func unchangedWaitsAreNotRewrittenEveryPass() async throws {
-        let setup = try await Self.setUp(localAgent: nil, extraConfig: "[scheduler]\nwait_refresh_interval = \"4s\"\n")
+        let setup = try await Self.setUp(localAgent: nil, extraConfig: "[scheduler]\nwait_refresh_interval = \"8s\"\n")
         defer { Task { [pool = setup.pool] in await pool.close() } }
         try await Self.batch(setup.cli, "stuck", "true")
         try await setup.probe.wait("a first verdict", timeout: .seconds(20)) {
@@ -151,7 +151,7 @@ import Testing
         #expect(SessionProbe.scheduler(unchanged, "last_try") == firstTry)
         #expect(SessionProbe.scheduler(unchanged, "retries") == .number(1))
         // Past the interval the wait is recorded again: retries and last_try move on, the reason stays.
-        try await setup.probe.wait("a refreshed record", timeout: .seconds(10)) {
+        try await setup.probe.wait("a refreshed record", timeout: .seconds(15)) {
             guard let row = try await setup.probe.session("stuck") else { return false }
             return SessionProbe.scheduler(row, "retries") == .number(2)
         }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Runs sessions as host processes for the manager, through the agent protocol (`AgentProtocol`).
@@ -40,6 +41,11 @@ public final class ProcessAgent: Service, Sendable {
             "manager": "\(self.settings.managerURL)", "scaling_group": "\(self.settings.scalingGroup)",
             "slots": "\(self.settings.slots.sorted { $0.key < $1.key })",
         ])
+        let beats = try? AgentHeartbeat(
+            client: self.client, link: self.link, agent: self.info, interval: max(.seconds(1), self.settings.pollWait / 2),
+            logger: self.logger
+        ).start()
+        defer { beats?.cancel() }
         // A long poll can be in flight for many seconds (and the HTTP client retries a refused connection until
         // the request's deadline), so shutdown cancels the loops instead of waiting for them. Nothing is lost:
         // unacknowledged commands are sent again, and a restarted agent re-reports from its session folders.

@@ -45,11 +45,11 @@ for C in $CONCURRENCIES; do
     --phases list --queries "$QUERIES" --concurrency "$C" --json "$WORK/list-$C.json"
   RESULTS+=("$WORK/list-$C.json")
 done
-python3 - "$BENCH_JSON" "$SESSIONS" "${RESULTS[@]}" <<'PY'
+python3 - "$BENCH_JSON" "$SESSIONS" "${BACKLOG:-0}" "${RESULTS[@]}" <<'PY'
 import json, sys
-out, sessions, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+out, sessions, backlog, files = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
 runs = [json.load(open(f)) for f in files]
-json.dump({"sessions_in_database": sessions,
+json.dump({"sessions_in_database": sessions, "pending_backlog": backlog,
            "list": [dict(r["list"], concurrency=r["conditions"]["concurrency"]) for r in runs]}, open(out, "w"), indent=2)
 PY
 log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}')"

@@ -59,6 +59,9 @@ public enum AgentProtocol {
             case preparing = "PREPARING"
             case running = "RUNNING"
             case terminated = "TERMINATED"
+            /// The agent could not carry out the start command (it could not read it, or could not run it): the
+            /// session ends ERROR with `reason`.
+            case failed = "FAILED"
         }
 
         public var sessionID: UUID
@@ -69,20 +72,26 @@ public enum AgentProtocol {
         public var log: String?
         /// Where `log` starts in the session's output, in bytes; lets the manager drop a chunk it already has.
         public var logOffset: Int64?
+        /// Why a FAILED session failed, in words.
+        public var reason: String?
 
         enum CodingKeys: String, CodingKey {
-            case status, log
+            case status, log, reason
             case sessionID = "session_id"
             case exitCode = "exit_code"
             case logOffset = "log_offset"
         }
 
-        public init(sessionID: UUID, status: Status, exitCode: Int? = nil, log: String? = nil, logOffset: Int64? = nil) {
+        public init(
+            sessionID: UUID, status: Status, exitCode: Int? = nil, log: String? = nil, logOffset: Int64? = nil,
+            reason: String? = nil
+        ) {
             self.sessionID = sessionID
             self.status = status
             self.exitCode = exitCode
             self.log = log
             self.logOffset = logOffset
+            self.reason = reason
         }
     }
 
@@ -112,17 +121,44 @@ public enum AgentProtocol {
         public var sessionID: UUID
         /// Present on `start`.
         public var spec: SessionSpec?
+        /// Set when the command cannot be carried out as sent (the manager could not build its spec, or the agent
+        /// could not read it): the agent acknowledges it and reports the session FAILED with this reason, and
+        /// goes on with its other commands.
+        public var problem: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, spec
+            case id, kind, spec, problem
             case sessionID = "session_id"
         }
 
-        public init(id: Int64, kind: Kind, sessionID: UUID, spec: SessionSpec?) {
+        public init(id: Int64, kind: Kind, sessionID: UUID, spec: SessionSpec?, problem: String? = nil) {
             self.id = id
             self.kind = kind
             self.sessionID = sessionID
             self.spec = spec
+            self.problem = problem
+        }
+
+        /// Only the id and session are required: a spec (or a kind) this agent cannot read becomes a `problem`, so
+        /// one bad command never makes the whole answer unreadable.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.id = try container.decode(Int64.self, forKey: .id)
+            self.sessionID = try container.decode(UUID.self, forKey: .sessionID)
+            self.problem = try? container.decodeIfPresent(String.self, forKey: .problem)
+            let kindText = (try? container.decode(String.self, forKey: .kind)) ?? ""
+            if let kind = Kind(rawValue: kindText) {
+                self.kind = kind
+            } else {
+                self.kind = .start
+                self.problem = self.problem ?? "unknown command kind '\(kindText.prefix(32))'"
+            }
+            do {
+                self.spec = try container.decodeIfPresent(SessionSpec.self, forKey: .spec)
+            } catch {
+                self.spec = nil
+                self.problem = self.problem ?? "the session spec cannot be read: \(String(describing: error).prefix(300))"
+            }
         }
     }
 

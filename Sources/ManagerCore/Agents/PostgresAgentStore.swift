@@ -69,6 +69,11 @@ public struct PostgresAgentStore: Sendable {
                 terminated.append((report.sessionID, report.exitCode))
             }
             if !terminated.isEmpty { try await Self.terminate(terminated, agentID: agentID, in: tx) }
+            var failed: [(UUID, String)] = []
+            for report in reports where report.status == .failed && seen.insert(report.sessionID).inserted {
+                failed.append((report.sessionID, String((report.reason ?? "the agent could not start the session").prefix(1000))))
+            }
+            if !failed.isEmpty { try await Self.fail(failed, agentID: agentID, in: tx) }
             if !stale.isEmpty {
                 // Reports about sessions that ended meanwhile (destroyed, agent-lost): tell the agent to stop them.
                 let queued = try await tx.query(
@@ -186,6 +191,39 @@ public struct PostgresAgentStore: Sendable {
         }
     }
 
+    /// Ends sessions whose start the agent could not carry out: ERROR `failed-to-start`, FAILURE for batch, the
+    /// reason in `status_data.error`, with `session_failure` (batch) and `session_terminated` events.
+    static func fail(_ sessions: [(UUID, String)], agentID: String, in tx: PostgresSession) async throws {
+        let now = Date()
+        let rows = try await tx.query(
+            """
+            UPDATE sessions s SET status = 'ERROR', status_info = 'failed-to-start', status_changed = \(now),
+                terminated_at = \(now),
+                status_history = s.status_history || jsonb_build_object('ERROR', \(Timestamp.pythonISO(now))),
+                result = CASE WHEN s.session_type = 'batch' THEN 'FAILURE' ELSE s.result END,
+                status_data = jsonb_build_object('error', jsonb_build_object('src', 'agent', 'name', 'StartFailed',
+                    'repr', r.reason, 'agent_id', s.agent_id))
+            FROM unnest(\(UUIDArray(sessions.map(\.0)))::uuid[], \(sessions.map(\.1))::text[]) AS r(id, reason)
+            WHERE s.id = r.id AND s.agent_id = \(agentID) AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
+            RETURNING s.id, s.session_type, s.scaling_group_name
+            """)
+        guard !rows.isEmpty else { return }
+        var events: [(UUID, String, Int?)] = []
+        var groups = Set<String>()
+        for row in rows {
+            let id: UUID = try row.decode("id")
+            if try row.decode("session_type", as: String.self) == SessionType.batch.rawValue {
+                events.append((id, "session_failure", nil))
+            }
+            events.append((id, "session_terminated", nil))
+            if let group: String = try row.decodeOptional("scaling_group_name") { groups.insert(group) }
+        }
+        try await Self.appendEvents(events, reason: { _ in "failed-to-start" }, in: tx)
+        for group in groups.sorted() {
+            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(group))")
+        }
+    }
+
     /// Event rows for many sessions in one statement, in the given order.
     static func appendEvents(
         _ events: [(id: UUID, name: String, exitCode: Int?)], reason: (UUID) -> String, in tx: PostgresSession
@@ -223,12 +261,23 @@ public struct PostgresAgentStore: Sendable {
             WHERE c.agent_id = \(agentID) AND c.acked_at IS NULL ORDER BY c.id LIMIT \(limit)
             """)
         return try rows.map { row in
-            let kind = AgentProtocol.Command.Kind(rawValue: try row.decode("kind")) ?? .stop
-            let payload = try row.decode("payload", as: JSONB.self)
-            let spec = kind == .start ? try payload.decode(AgentProtocol.SessionSpec.self) : nil
-            return AgentProtocol.Command(
-                id: Int64(try row.decode("id", as: String.self)) ?? 0, kind: kind, sessionID: try row.decode("session_id"),
-                spec: spec)
+            let id = Int64(try row.decode("id", as: String.self)) ?? 0
+            let sessionID: UUID = try row.decode("session_id")
+            let kindText: String = try row.decode("kind")
+            guard let kind = AgentProtocol.Command.Kind(rawValue: kindText) else {
+                return AgentProtocol.Command(id: id, kind: .stop, sessionID: sessionID, spec: nil,
+                                             problem: "unknown command kind '\(kindText.prefix(32))'")
+            }
+            guard kind == .start else { return AgentProtocol.Command(id: id, kind: kind, sessionID: sessionID, spec: nil) }
+            // A payload that does not read as a spec is sent as a problem: the agent acknowledges it and reports
+            // the session FAILED, instead of every later sync of this agent failing on it.
+            do {
+                let spec = try row.decode("payload", as: JSONB.self).decode(AgentProtocol.SessionSpec.self)
+                return AgentProtocol.Command(id: id, kind: kind, sessionID: sessionID, spec: spec)
+            } catch {
+                return AgentProtocol.Command(id: id, kind: kind, sessionID: sessionID, spec: nil,
+                                             problem: "the manager could not build this session's start command")
+            }
         }
     }
 

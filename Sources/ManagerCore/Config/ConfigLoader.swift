@@ -54,6 +54,13 @@ public struct ConfigLoader {
         try reader.duration("database.statement_timeout") { config.database.statementTimeout = $0 }
         try reader.string("database.migrations_dir") { config.database.migrationsDir = $0 }
 
+        try reader.int("graphql.max_document_bytes", range: 256...(1 << 20)) { config.graphql.maxDocumentBytes = $0 }
+        try reader.int("graphql.max_depth", range: 2...64) { config.graphql.maxDepth = $0 }
+        try reader.int("graphql.max_fields", range: 1...100_000) { config.graphql.maxFields = $0 }
+        try reader.int("graphql.max_aliases", range: 0...10_000) { config.graphql.maxAliases = $0 }
+        try reader.int("graphql.max_cost", range: 1...1_000_000_000) { config.graphql.maxCost = $0 }
+        try reader.int("graphql.list_factor", range: 1...10_000) { config.graphql.listFactor = $0 }
+
         try reader.string("redis.host") { config.redis.host = $0 }
         try reader.int("redis.port", range: 1...65535) { config.redis.port = $0 }
         try reader.string("redis.password") { config.redis.password = $0.isEmpty ? nil : $0 }

@@ -147,6 +147,8 @@ public struct ManagerConfig: Sendable {
     public var webhookDelivery = WebhookDelivery()
     public var logging = Logging()
     public var auth = Auth()
+    /// Bounds on one GraphQL request (`[graphql]`).
+    public var graphql = GraphQLLimits()
 
     public init() {}
 }

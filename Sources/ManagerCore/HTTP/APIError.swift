@@ -45,6 +45,11 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     // MARK: 4xx
 
     /// 400: a parameter is missing or malformed; `msg` names it.
+    /// A GraphQL document past one of `[graphql]`'s limits (checked before it runs).
+    public static func graphQLLimit(_ msg: String) -> APIError {
+        APIError(status: .badRequest, kind: "graphql-limit-exceeded", title: "The GraphQL document exceeds a limit.", msg: msg)
+    }
+
     public static func invalidAPIParams(_ msg: String) -> APIError {
         APIError(status: .badRequest, kind: "invalid-api-params", title: "Missing or invalid API parameters.", msg: msg)
     }

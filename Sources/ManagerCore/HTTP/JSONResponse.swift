@@ -49,7 +49,36 @@ public enum JSONResponse {
         if let key = JSONDuplicateKeys.first(in: buffer.readableBytesView) {
             throw APIError.invalidAPIParams("The key '\(key.prefix(64))' appears twice in one object of the body.")
         }
+        if Self.mayHoldNUL(buffer.readableBytesView), let text = String(validating: buffer.readableBytesView, as: UTF8.self),
+            let parsed = try? JSONValue.parse(text)
+        {
+            try Self.refuseNUL(parsed)
+        }
         return value
+    }
+
+    /// True when the text has a `\u0000` escape (or something that looks like one): the only way a NUL gets into
+    /// a JSON string, since raw control characters are not valid JSON.
+    static func mayHoldNUL(_ bytes: ByteBufferView) -> Bool {
+        let pattern = Array("\\u0000".utf8)
+        var matched = 0
+        for byte in bytes {
+            if byte == pattern[matched] {
+                matched += 1
+                if matched == pattern.count { return true }
+            } else {
+                matched = byte == pattern[0] ? 1 : 0
+            }
+        }
+        return false
+    }
+
+    /// No text anywhere in a body may hold U+0000: neither PostgreSQL nor a C string can carry it. The 400 names
+    /// the field.
+    static func refuseNUL(_ value: JSONValue) throws {
+        if let path = value.firstPath(whereText: { $0.utf8.contains(0) }) {
+            throw APIError.invalidAPIParams("'\(path)' contains a NUL character (\\u0000), which no text here may hold.")
+        }
     }
 
     /// A body read as a `JSONValue` (the session create request, among others) goes straight through
@@ -68,6 +97,7 @@ public enum JSONResponse {
         if let key = JSONDuplicateKeys.first(in: bytes) {
             throw APIError.invalidAPIParams("The key '\(key.prefix(64))' appears twice in one object of the body.")
         }
+        if Self.mayHoldNUL(bytes) { try Self.refuseNUL(value) }
         guard let typed = value as? T else { throw APIError.invalidAPIParams("The request body is invalid.") }
         return typed
     }

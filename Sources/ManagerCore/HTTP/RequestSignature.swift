@@ -94,18 +94,38 @@ public struct AuthorizationHeader: Sendable, Hashable {
 }
 
 /// RFC 1123 dates (`Sun, 22 Nov 2026 09:52:19 GMT`), which the manager also accepts in `Date`.
+///
+/// Total: every field is a fixed number of digits checked against its range before any arithmetic, so no text
+/// can overflow (the year is 1–9999, as in ISO 8601 text).
 enum HTTPDate {
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     static func parse(_ text: String) -> Date? {
+        guard text.utf8.count <= 64 else { return nil }
         let parts = text.split(separator: " ")
-        guard parts.count == 6, parts[5] == "GMT", let day = Int(parts[1]),
-            let monthIndex = Self.months.firstIndex(of: String(parts[2])), let year = Int(parts[3])
+        guard parts.count == 6, parts[5] == "GMT", let monthIndex = Self.months.firstIndex(of: String(parts[2])),
+            let day = Self.digits(parts[1], count: 1...2),
+            let year = Self.digits(parts[3], count: 4...4), year >= 1,
+            Timestamp.isValidDay(year: year, month: monthIndex + 1, day: day)
         else { return nil }
-        let time = parts[4].split(separator: ":").compactMap { Int($0) }
-        guard time.count == 3, (1...31).contains(day) else { return nil }
+        let time = parts[4].split(separator: ":", omittingEmptySubsequences: false)
+        guard time.count == 3, let hour = Self.digits(time[0], count: 2...2), let minute = Self.digits(time[1], count: 2...2),
+            let second = Self.digits(time[2], count: 2...2), hour < 24, minute < 60, second < 61
+        else { return nil }
         let days = Timestamp.days(fromCivil: year, monthIndex + 1, day)
-        return Date(timeIntervalSince1970: Double(days * 86_400 + Int64(time[0] * 3600 + time[1] * 60 + time[2])))
+        return Date(timeIntervalSince1970: Double(days * 86_400 + Int64(hour * 3600 + minute * 60 + second)))
+    }
+
+    /// A run of `count` ASCII digits (no sign, no spaces) as a number; nil otherwise.
+    private static func digits(_ text: Substring, count: ClosedRange<Int>) -> Int? {
+        let bytes = text.utf8
+        guard count.contains(bytes.count) else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 }
 

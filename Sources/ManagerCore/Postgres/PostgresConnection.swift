@@ -82,6 +82,11 @@ final class PostgresConnection: @unchecked Sendable {
             result = PQexec(self.handle, text)
         } else {
             let types = bindings.map { $0.oid }
+            // libpq takes C strings: a NUL inside a value would silently cut it. Such a value is refused instead
+            // (PostgreSQL's text and jsonb cannot hold U+0000 either).
+            if bindings.contains(where: { $0.text?.utf8.contains(0) == true }) {
+                throw PostgresError(.invalidText, message: "a text value contains a NUL character")
+            }
             var cStrings: [UnsafeMutablePointer<CChar>?] = bindings.map { $0.text.map { strdup($0) } ?? nil }
             defer { cStrings.forEach { free($0) } }
             result = cStrings.withUnsafeMutableBufferPointer { values in

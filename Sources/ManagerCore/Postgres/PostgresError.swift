@@ -56,7 +56,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
             case "40001": return .serializationFailure
             case "40P01": return .deadlockDetected
             case "57014": return .queryCanceled
-            case "22P02", "22007", "22008", "22003", "22023": return .invalidText
+            case "22P02", "22P05", "22021", "22007", "22008", "22003", "22023", "22025", "22026", "22001": return .invalidText
             case let s where s.hasPrefix("08") || s == "57P01" || s == "57P02" || s == "57P03": return .connectionClosed
             default: return .server
             }

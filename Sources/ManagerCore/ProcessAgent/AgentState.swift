@@ -73,16 +73,44 @@ actor AgentState {
         for command in commands where !self.handled.contains(command.id) {
             var logger = self.logger
             logger[metadataKey: "session_id"] = "\(command.sessionID)"
-            switch command.kind {
-            case .start: self.start(command, logger: logger)
-            case .stop: self.stop(command.sessionID, logger: logger)
+            switch (command.kind, command.problem) {
+            case (.start, let problem?): self.refuse(command, problem: problem, logger: logger)
+            case (.stop, let problem?): logger.error("command refused", metadata: ["command_id": "\(command.id)", "problem": "\(problem)"])
+            case (.start, nil): self.start(command, logger: logger)
+            case (.stop, nil): self.stop(command.sessionID, logger: logger)
             }
             self.handled.insert(command.id)
             self.acks.append(command.id)
         }
     }
 
+    /// A start this agent cannot carry out: reported FAILED with the reason (the session ends ERROR), and marked
+    /// so a repeat of the command does not run it.
+    private func refuse(_ command: AgentProtocol.Command, problem: String, logger: Logger) {
+        logger.error("start command refused", metadata: ["command_id": "\(command.id)", "problem": "\(problem)"])
+        if !self.settings.simulated {
+            let workspace = SessionWorkspace(agentDir: self.settings.workDir, sessionID: command.sessionID)
+            guard !workspace.has(.started) else { return }
+            try? workspace.mark(.started)
+        }
+        self.reports.append(.init(sessionID: command.sessionID, status: .failed, reason: problem))
+    }
+
+    /// The environment a spec asks for, refused whole when a name or value cannot be passed to a process.
+    static func environmentProblem(_ environ: [String: String]) -> String? {
+        for (name, value) in environ.sorted(by: { $0.key < $1.key }) {
+            if name.isEmpty || name.utf8.contains(where: { $0 == UInt8(ascii: "=") || $0 == 0 }) || value.utf8.contains(0) {
+                return "the environment variable '\(name.prefix(64))' cannot be passed to a process"
+            }
+        }
+        return nil
+    }
+
     private func start(_ command: AgentProtocol.Command, logger: Logger) {
+        if let spec = command.spec, let problem = Self.environmentProblem(spec.environ) {
+            self.refuse(command, problem: problem, logger: logger)
+            return
+        }
         let id = command.sessionID
         if self.settings.simulated {
             self.simulateStart(command)
@@ -97,7 +125,7 @@ actor AgentState {
             try workspace.mark(.started)
         } catch {
             logger.error("cannot create the session folder", metadata: ["error": "\(error)"])
-            self.reports.append(.init(sessionID: id, status: .terminated, exitCode: -1, log: "agent: cannot create the session folder: \(error)\n"))
+            self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot create the session folder: \(error)"))
             return
         }
         self.reports.append(.init(sessionID: id, status: .preparing))
@@ -105,7 +133,7 @@ actor AgentState {
             try workspace.link(command.spec?.mounts ?? [])
         } catch {
             logger.error("cannot mount the session's folders", metadata: ["error": "\(error)"])
-            self.finish(id, workspace: workspace, exitCode: -1, logOffset: 0, extraLog: "agent: \(error)\n")
+            self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot mount the session's folders: \(error)"))
             return
         }
         guard let spec = command.spec, let script = spec.command, !script.isEmpty else {
@@ -130,7 +158,7 @@ actor AgentState {
             logger.info("session process started", metadata: ["pid": "\(pid)"])
         } catch {
             logger.error("cannot start the session process", metadata: ["error": "\(error)"])
-            self.finish(id, workspace: workspace, exitCode: -1, logOffset: 0, extraLog: "agent: \(error)\n")
+            self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot start the session process: \(error)"))
         }
     }
 
@@ -237,7 +265,7 @@ actor AgentState {
         self.reports.removeFirst(min(reports.count, self.reports.count))
         let acked = Set(acks)
         self.acks.removeAll { acked.contains($0) }
-        for report in reports where report.status == .terminated && !self.settings.simulated {
+        for report in reports where (report.status == .terminated || report.status == .failed) && !self.settings.simulated {
             try? SessionWorkspace(agentDir: self.settings.workDir, sessionID: report.sessionID).mark(.reported)
         }
         // Acknowledged commands are not sent again (and the markers make a late duplicate harmless).

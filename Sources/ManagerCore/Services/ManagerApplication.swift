@@ -80,7 +80,7 @@ public struct ManagerApplication {
         GraphQLRoutes(
             schema: try ManagerGraphQLSchema.make(), keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool),
             sessions: sessions, agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool),
-            maxBodySize: maxBody
+            maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
         SessionRoutes(sessions: sessions, maxBodySize: maxBody).register(on: router)
         SessionEventRoutes(sessions: sessions, signal: signal).register(on: router)

@@ -82,10 +82,22 @@ public enum SessionStoreRefusal: Error, Sendable, Equatable {
     case unmountableVFolder(name: String, status: String)
 }
 
-/// A node of `GET /session/{id}/dependency-graph`.
+/// A node of `GET /session/{id}/dependency-graph`: a session, and its dependencies (each session of the graph is
+/// expanded once; see `DependencyGraph`).
 public struct DependencyNode: Sendable {
     public let session: SessionRecord
     public let dependsOn: [DependencyNode]
+    /// Dependencies were left out here (the graph is larger than what one answer shows).
+    public let truncated: Bool
+
+    /// The records along `tree` (nil where one is missing); its depth is bounded by `DependencyGraph.maxDepth`, so
+    /// this recursion is too.
+    init?(tree: DependencyGraph<UUID>.Node, records: [UUID: SessionRecord], cutShort: Bool) {
+        guard let session = records[tree.id] else { return nil }
+        self.session = session
+        self.dependsOn = tree.dependsOn.compactMap { DependencyNode(tree: $0, records: records, cutShort: false) }
+        self.truncated = tree.truncated || cutShort
+    }
 }
 
 /// One row of the event log.

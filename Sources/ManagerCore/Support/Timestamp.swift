@@ -21,7 +21,10 @@ public enum Timestamp {
     }
 
     private static func components(_ date: Date) -> (date: String, time: String, micros: String) {
-        let totalMicros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        // Clamped to years 1–9999 first, so no instant (not even a NaN or an infinite one) can trap the conversion.
+        let seconds1970 = date.timeIntervalSince1970
+        let clamped = seconds1970.isNaN ? 0 : min(max(seconds1970, Self.minimumSeconds), Self.maximumSeconds)
+        let totalMicros = Int64((clamped * 1_000_000).rounded())
         var seconds = totalMicros / 1_000_000
         var micros = totalMicros % 1_000_000
         if micros < 0 {
@@ -45,6 +48,18 @@ public enum Timestamp {
         )
     }
 
+    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range every text form here can show.
+    static let minimumSeconds = -62_135_596_800.0
+    static let maximumSeconds = 253_402_300_799.0
+
+    /// True when `day` exists in `month` of `year` (proleptic Gregorian).
+    static func isValidDay(year: Int, month: Int, day: Int) -> Bool {
+        guard (1...12).contains(month), day >= 1 else { return false }
+        let lengths = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+        return day <= (month == 2 && leap ? 29 : lengths[month - 1])
+    }
+
     /// Parses ISO 8601 / PostgreSQL output: `2026-11-22[T ]09:48:51[.ffffff][Z|±HH[:MM]|±HHMM]`.
     /// A value without an offset is taken as UTC.
     public static func parse(_ text: String) -> Date? {
@@ -65,7 +80,7 @@ public enum Timestamp {
             bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: " ") || bytes[10] == UInt8(ascii: "t"),
             let hour = number(11, 2), bytes[13] == UInt8(ascii: ":"), let minute = number(14, 2),
             bytes[16] == UInt8(ascii: ":"), let second = number(17, 2),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+            year >= 1, Self.isValidDay(year: year, month: month, day: day), hour < 24, minute < 60, second < 61
         else { return nil }
         var index = 19
         var fraction = 0.0
@@ -74,6 +89,7 @@ public enum Timestamp {
             var scale = 0.1
             let start = index
             while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                guard index - start < 32 else { return nil }
                 fraction += Double(bytes[index] - 48) * scale
                 scale /= 10
                 index += 1

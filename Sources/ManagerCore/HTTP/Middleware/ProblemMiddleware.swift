@@ -40,6 +40,12 @@ public struct ProblemMiddleware: RouterMiddleware {
         } catch let error as PostgresError where error.isConnectionLoss || error.code == .poolTimeout || error.code == .poolClosed {
             context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
             throw Self.tagged(.serviceUnavailable("The database is unavailable; retry shortly."), id: context.id)
+        } catch let error as PostgresError where error.code == .invalidText {
+            // A value PostgreSQL cannot store (a NUL character, a date or number out of its range): the input's
+            // fault. Routes name the field where they can; this is the net under every one of them.
+            context.logger.notice("value refused by the database", metadata: ["error": "\(error)"])
+            throw Self.tagged(.invalidAPIParams(
+                "A value in the request cannot be stored (a NUL character, or a date or number out of range)."), id: context.id)
         } catch is CancellationError {
             throw Self.tagged(.serviceUnavailable("The server is shutting down."), id: context.id)
         } catch {

@@ -15,6 +15,7 @@ struct GraphQLRoutes {
     let agents: PostgresAgentStore
     let folders: PostgresVFolderStore
     let maxBodySize: Int
+    let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
 
     struct Body: Decodable {
@@ -29,10 +30,15 @@ struct GraphQLRoutes {
             let body = try await JSONResponse.decode(Body.self, from: request, limit: self.maxBodySize)
             let result: GraphQLResult
             do {
+                try Self.refuseOverLimit { try self.limits.scan(body.query) }
                 switch try self.documents.document(for: body.query, schema: self.schema) {
                 case .invalid(let errors):
                     result = GraphQLResult(data: nil, errors: errors)
                 case .document(let document):
+                    try Self.refuseOverLimit {
+                        try self.limits.check(document, schema: self.schema, operationName: body.operationName,
+                                              variables: body.variables ?? [:])
+                    }
                     result = try await execute(
                         schema: self.schema, documentAST: document, rootValue: (),
                         context: GraphQLContext(
@@ -55,6 +61,15 @@ struct GraphQLRoutes {
             return Response(
                 status: requestError ? .badRequest : .ok, headers: [.contentType: "application/json; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+    }
+
+    /// A document past one of `limits` is refused before it runs: 400 problem+json naming the setting.
+    static func refuseOverLimit(_ check: () throws -> Void) throws {
+        do {
+            try check()
+        } catch let exceeded as GraphQLLimits.Exceeded {
+            throw APIError.graphQLLimit(exceeded.description)
         }
     }
 

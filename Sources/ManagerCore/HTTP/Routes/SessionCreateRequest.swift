@@ -9,6 +9,44 @@ enum SessionCreateRequest {
         "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/home",
     ]
 
+    /// Dependencies one session may name; the graph of a session is bounded by this and by
+    /// `DependencyGraph.maxNodes`.
+    static let maxDependencies = 64
+    static let maxEnvironEntries = 256
+    static let maxEnvironBytes = 256 << 10
+
+    /// `config.environ`: names to string values, as an agent passes them to a process (`NAME=value`). Anything
+    /// else is refused here, so whatever enqueue accepts an agent can run.
+    static func environ(_ config: JSONValue) throws -> JSONValue {
+        switch config["environ"] {
+        case nil, .null?: return .object([])
+        case .object(let pairs)?:
+            guard pairs.count <= Self.maxEnvironEntries else {
+                throw APIError.invalidAPIParams("'config.environ' may hold at most \(Self.maxEnvironEntries) variables.")
+            }
+            var total = 0
+            for (name, value) in pairs {
+                let field = "'config.environ.\(name.prefix(64))'"
+                guard !name.isEmpty, name.utf8.count <= 256,
+                    !name.utf8.contains(where: { $0 == UInt8(ascii: "=") || $0 == 0 })
+                else {
+                    throw APIError.invalidAPIParams("\(field): a variable name must be 1-256 bytes without '=' or NUL.")
+                }
+                guard case .string(let text) = value else {
+                    throw APIError.invalidAPIParams("\(field) must be a string (environment values are text).")
+                }
+                guard !text.utf8.contains(0) else { throw APIError.invalidAPIParams("\(field) contains a NUL character.") }
+                total += name.utf8.count + text.utf8.count + 2
+                guard total <= Self.maxEnvironBytes else {
+                    throw APIError.invalidAPIParams("'config.environ' holds more than \(Self.maxEnvironBytes) bytes.")
+                }
+            }
+            return .object(pairs)
+        default:
+            throw APIError.invalidAPIParams("'config.environ' must be an object of variable names to strings.")
+        }
+    }
+
     static func parse(_ body: JSONValue, identity: Identity) throws -> (creation: SessionCreation, enqueueOnly: Bool) {
         guard case .object = body else { throw APIError.invalidAPIParams("The request body must be a JSON object.") }
         func string(_ keys: String...) throws -> String? {
@@ -81,6 +119,9 @@ enum SessionCreateRequest {
         switch body["dependencies"] {
         case nil, .null?: break
         case .array(let items)?:
+            guard items.count <= Self.maxDependencies else {
+                throw APIError.invalidAPIParams("'dependencies' may name at most \(Self.maxDependencies) sessions.")
+            }
             for item in items {
                 guard case .string(let reference) = item, !reference.isEmpty, reference.count <= 64 else {
                     throw APIError.invalidAPIParams("'dependencies' must be a list of session names or ids.")
@@ -115,7 +156,7 @@ enum SessionCreateRequest {
             resourceOpts: config["resource_opts"].flatMap { if case .object = $0 { return $0 } else { return nil } } ?? .object([]),
             dependencies: dependencies, startupCommand: try string("startupCommand", "startup_command"),
             bootstrapScript: try string("bootstrap_script", "bootstrapScript"), startsAt: startsAt, callbackURL: callback,
-            environ: config["environ"].flatMap { if case .object = $0 { return $0 } else { return nil } } ?? .object([]),
+            environ: try Self.environ(config),
             mounts: mounts,
             tag: try string("tag"), reuseIfExists: try bool("reuseIfExists"), owner: owner,
             groupName: try string("group", "groupName") ?? "default", isAdminRequest: identity.isAdmin)
@@ -143,6 +184,8 @@ enum SessionCreateRequest {
         switch config["mount_map"] {
         case nil, .null?: break
         case .object(let pairs)?:
+            // The cap comes before the checks below, which compare every pair with every other.
+            guard pairs.count <= 64 else { throw APIError.invalidAPIParams("'config.mount_map' may map at most 64 folders.") }
             for (source, target) in pairs {
                 guard case .string(let alias) = target, alias.unicodeScalars.count <= 255 else {
                     throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))' must be a path string.")
@@ -170,6 +213,7 @@ enum SessionCreateRequest {
             }
         default: throw APIError.invalidAPIParams("'config.mount_map' must be an object of folder names to paths.")
         }
+        guard names.count <= 64 else { throw APIError.invalidAPIParams("'config.mounts' may name at most 64 folders.") }
         let requests = names.map { MountRequest(name: $0, alias: aliases[$0] ?? $0) }
         if Set(requests.map(\.alias)).count != requests.count {
             throw APIError.invalidAPIParams("'config.mount_map': Duplicate alias folder name exists.")

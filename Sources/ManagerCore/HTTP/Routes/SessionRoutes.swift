@@ -132,15 +132,18 @@ struct SessionRoutes {
             body: .init(byteBuffer: ByteBuffer(string: Self.node(root).text)))
     }
 
-    /// Backend.AI's node format, which the CLI parses strictly.
+    /// Backend.AI's node format, which the CLI parses strictly; `truncated` is added only where dependencies were
+    /// left out (the CLI ignores keys it does not read).
     static func node(_ node: DependencyNode) -> JSONValue {
-        .object([
+        var pairs: [(key: String, value: JSONValue)] = [
             ("session_id", .string(node.session.id.uuidString.lowercased())),
             ("session_name", .string(node.session.name)),
             ("status", .string("KernelStatus.\(node.session.status.rawValue)")),
             ("status_changed", .string(Timestamp.pythonStr(node.session.statusChanged))),
             ("depends_on", .array(node.dependsOn.map(Self.node))),
-        ])
+        ]
+        if node.truncated { pairs.append(("truncated", .bool(true))) }
+        return .object(pairs)
     }
 }
 

@@ -212,7 +212,10 @@ public struct PostgresSessionStore: SessionStore {
     }
 
     public func dependencyGraph(of id: UUID) async throws -> DependencyNode? {
-        // One query for the whole reachable graph, then the tree is built in memory.
+        // One query for the reachable edges (each once: UNION drops repeats, so a diamond costs its edges, not its
+        // paths), bounded; then the tree is built by `DependencyGraph`, each session expanded once.
+        let graph = DependencyGraph<UUID>()
+        let edgeLimit = graph.maxNodes * SessionCreateRequest.maxDependencies
         let edges = try await self.pool.query(
             """
             WITH RECURSIVE reach(session_id, depends_on) AS (
@@ -220,7 +223,7 @@ public struct PostgresSessionStore: SessionStore {
                 UNION
                 SELECT d.session_id, d.depends_on FROM session_dependencies d JOIN reach r ON d.session_id = r.depends_on
             )
-            SELECT session_id, depends_on FROM reach
+            SELECT session_id, depends_on FROM reach LIMIT \(edgeLimit)
             """)
         var children: [UUID: [UUID]] = [:]
         var ids: Set<UUID> = [id]
@@ -236,13 +239,15 @@ public struct PostgresSessionStore: SessionStore {
             let record = try Self.record(row)
             records[record.id] = record
         }
-        func build(_ node: UUID, path: Set<UUID>) -> DependencyNode? {
-            guard let session = records[node] else { return nil }
-            let next = (children[node] ?? []).filter { !path.contains($0) }
-                .sorted { (records[$0]?.createdAt ?? .distantPast) < (records[$1]?.createdAt ?? .distantPast) }
-            return DependencyNode(session: session, dependsOn: next.compactMap { build($0, path: path.union([node])) })
+        for (node, list) in children {
+            children[node] = list.sorted {
+                (records[$0]?.createdAt ?? .distantPast, $0.uuidString) < (records[$1]?.createdAt ?? .distantPast, $1.uuidString)
+            }
         }
-        return build(id, path: [])
+        guard let tree = graph.tree(root: id, dependencies: { children[$0] ?? [] }, exists: { records[$0] != nil }) else {
+            return nil
+        }
+        return DependencyNode(tree: tree, records: records, cutShort: edges.count >= edgeLimit)
     }
 
     public func list(_ query: SessionListQuery) async throws -> (items: [SessionRecord], total: Int) {

@@ -155,6 +155,7 @@ public struct ManagerApplication {
             .init(service: webhooks),
             .init(service: scheduler),
             .init(service: app),
+            .init(service: BlockingExecutor.shared),
         ]
         if self.config.localAgent.enabled, let agentSecret {
             services.append(.init(service: ProcessAgent(settings: self.localAgentSettings(secret: agentSecret), logger: self.logger)))

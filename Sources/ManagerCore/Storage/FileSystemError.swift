@@ -28,20 +28,42 @@ enum FileMode {
     static func type(_ mode: mode_t) -> mode_t { mode & Self.typeMask }
 }
 
+/// A directory entry's name as the kernel has it: bytes ending in NUL, not necessarily UTF-8 (a name that is not
+/// must still be copied, counted and removed, not skipped).
+typealias FileName = [CChar]
+
+extension FileName {
+    /// The name for messages (invalid UTF-8 shown as U+FFFD).
+    var display: String { String(decoding: self.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+}
+
+/// Folder trees are walked with explicit stacks, never recursion; this bounds their depth (and so the descriptors a
+/// walk holds open: one per level, two for a copy).
+enum TreeWalk {
+    static let maxDepth = 1024
+
+    static func tooDeep(_ path: String) -> FileSystemError {
+        FileSystemError("walk (deeper than \(Self.maxDepth) levels)", path, code: ELOOP)
+    }
+}
+
 /// Reads a directory's entry names (without `.` and `..`) from a descriptor; the descriptor stays open.
-func directoryEntries(_ descriptor: Int32, path: String) throws -> [String] {
+func directoryEntries(_ descriptor: Int32, path: String) throws -> [FileName] {
     let copy = dup(descriptor)
     guard copy >= 0, let stream = fdopendir(copy) else {
         if copy >= 0 { close(copy) }
         throw FileSystemError("opendir", path)
     }
     defer { closedir(stream) }
-    var names: [String] = []
+    var names: [FileName] = []
     while let entry = readdir(stream) {
-        let name = withUnsafePointer(to: &entry.pointee.d_name) {
-            String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+        let name: FileName = withUnsafePointer(to: &entry.pointee.d_name) {
+            $0.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) { pointer in
+                let length = strnlen(pointer, MemoryLayout.size(ofValue: entry.pointee.d_name))
+                return Array(UnsafeBufferPointer(start: pointer, count: length)) + [0]
+            }
         }
-        if name != "." && name != ".." { names.append(name) }
+        if name != [46, 0] && name != [46, 46, 0] { names.append(name) }
     }
     return names
 }

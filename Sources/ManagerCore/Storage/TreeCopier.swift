@@ -10,7 +10,7 @@ import Synchronization
 /// `copy_file_range`, plain reads and writes only where the kernel refuses both), and every step goes through directory
 /// descriptors opened with `O_NOFOLLOW`, so nothing outside the source is read and nothing outside the target is written.
 ///
-/// `copy` blocks: run it on a `BlockingThread`. Progress is readable from any thread; `cancel()` stops it between
+/// `copy` blocks: run it on the `BlockingExecutor`. Progress is readable from any thread; `cancel()` stops it between
 /// chunks. Hard links become separate files; sockets, FIFOs and devices are skipped.
 final class TreeCopier: Sendable {
     struct Progress: Sendable, Equatable {
@@ -56,36 +56,75 @@ final class TreeCopier: Sendable {
         if self.cancelled.load(ordering: .relaxed) { throw Cancelled() }
     }
 
-    private func copyContents(of source: Int32, into target: Int32, path: String) throws {
-        for name in try directoryEntries(source, path: path) {
+    /// A directory being copied: both descriptors, its entries, and its own attributes to apply once it is full.
+    private struct Frame {
+        let source: Int32
+        let target: Int32
+        let path: String
+        let names: [FileName]
+        var next = 0
+        let info: cfc_stat?
+    }
+
+    /// Depth first with its own stack (bounded by `TreeWalk.maxDepth`), never recursion.
+    private func copyContents(of sourceRoot: Int32, into targetRoot: Int32, path: String) throws {
+        var stack = [Frame(source: sourceRoot, target: targetRoot, path: path, names: try directoryEntries(sourceRoot, path: path), info: nil)]
+        defer {
+            for frame in stack.dropFirst() {
+                close(frame.source)
+                close(frame.target)
+            }
+        }
+        while var frame = stack.popLast() {
+            guard frame.next < frame.names.count else {
+                if let info = frame.info {
+                    Self.applyAttributes(of: info, to: frame.target)
+                    close(frame.source)
+                    close(frame.target)
+                }
+                continue
+            }
+            let name = frame.names[frame.next]
+            frame.next += 1
+            stack.append(frame)
             try self.checkCancelled()
+            let childPath = frame.path + "/" + name.display
             var info = cfc_stat()
-            guard cfc_lstatat(source, name, &info) == 0 else {
+            guard cfc_lstatat(frame.source, name, &info) == 0 else {
                 if errno == ENOENT { continue }  // removed while we copy: the source stays usable
-                throw FileSystemError("stat", path + "/" + name)
+                throw FileSystemError("stat", childPath)
             }
             switch FileMode.type(mode_t(info.mode)) {
             case FileMode.directory:
-                guard mkdirat(target, name, 0o700) == 0 else { throw FileSystemError("mkdir", path + "/" + name) }
-                let from = openat(source, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard from >= 0 else { throw FileSystemError("open", path + "/" + name) }
-                defer { close(from) }
-                let to = openat(target, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard to >= 0 else { throw FileSystemError("open (target)", path + "/" + name) }
-                defer { close(to) }
-                try self.copyContents(of: from, into: to, path: path + "/" + name)
-                Self.applyAttributes(of: info, to: to)
+                guard stack.count < TreeWalk.maxDepth else { throw TreeWalk.tooDeep(childPath) }
+                guard mkdirat(frame.target, name, 0o700) == 0 else { throw FileSystemError("mkdir", childPath) }
+                let from = openat(frame.source, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard from >= 0 else { throw FileSystemError("open", childPath) }
+                let to = openat(frame.target, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard to >= 0 else {
+                    close(from)
+                    throw FileSystemError("open (target)", childPath)
+                }
+                let names: [FileName]
+                do {
+                    names = try directoryEntries(from, path: childPath)
+                } catch {
+                    close(from)
+                    close(to)
+                    throw error
+                }
+                stack.append(Frame(source: from, target: to, path: childPath, names: names, info: info))
             case FileMode.regular:
-                try self.copyFile(name, from: source, to: target, info: info, path: path + "/" + name)
+                try self.copyFile(name, from: frame.source, to: frame.target, info: info, path: childPath)
             case FileMode.symbolicLink:
-                try self.copyLink(name, from: source, to: target, info: info, path: path + "/" + name)
+                try self.copyLink(name, from: frame.source, to: frame.target, info: info, path: childPath)
             default:
                 self.progressState.withLock { $0.skipped += 1 }
             }
         }
     }
 
-    private func copyFile(_ name: String, from source: Int32, to target: Int32, info: cfc_stat, path: String) throws {
+    private func copyFile(_ name: FileName, from source: Int32, to target: Int32, info: cfc_stat, path: String) throws {
         let input = openat(source, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard input >= 0 else {
             if errno == ENOENT { return }
@@ -146,7 +185,7 @@ final class TreeCopier: Sendable {
         }
     }
 
-    private func copyLink(_ name: String, from source: Int32, to target: Int32, info: cfc_stat, path: String) throws {
+    private func copyLink(_ name: FileName, from source: Int32, to target: Int32, info: cfc_stat, path: String) throws {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlinkat(source, name, &buffer, buffer.count - 1)
         guard length >= 0 else {

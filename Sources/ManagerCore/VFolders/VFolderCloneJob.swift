@@ -24,7 +24,7 @@ struct VFolderCloneJob: BackgroundJob {
         let started = ContinuousClock.now
         reporter.update(current: 0, total: 0, message: "counting files")
         let sourcePath = self.sourcePath
-        let totals = try await BlockingThread.run(name: "clone-scan") { try TreeScanner.scan(sourcePath) }
+        let totals = try await BlockingExecutor.shared.run(name: "clone-scan") { try TreeScanner.scan(sourcePath) }
         let byBytes = totals.bytes > 0
         let total = Double(byBytes ? totals.bytes : Int64(totals.files))
         reporter.update(current: 0, total: total, message: Self.message(files: 0, bytes: 0, totals: totals))
@@ -35,7 +35,7 @@ struct VFolderCloneJob: BackgroundJob {
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     try await withTaskCancellationHandler {
-                        try await BlockingThread.run(name: "clone-copy") { try copier.copy(from: sourcePath, to: targetPath) }
+                        try await BlockingExecutor.shared.run(name: "clone-copy") { try copier.copy(from: sourcePath, to: targetPath) }
                     } onCancel: {
                         copier.cancel()
                     }
@@ -98,7 +98,7 @@ struct VFolderCloneJob: BackgroundJob {
             guard case .string(let path)? = params["target_path"], case .string(let id)? = params["target_id"],
                 let targetID = UUID(uuidString: id)
             else { return }
-            try await BlockingThread.run(name: "clone-cleanup") { try TreeRemover.remove(path) }
+            try await BlockingExecutor.shared.run(name: "clone-cleanup") { try TreeRemover.remove(path) }
             try await folders.abandonClone(targetID)
         }
     }

@@ -93,7 +93,7 @@ struct VFolderRoutes {
         let folder = try await self.resolve(context)
         var totals = TreeScanner.Totals(files: folder.numFiles, bytes: Int64(folder.curSize))
         if let path = self.volumes.path(host: folder.host, folderID: folder.id), folder.status != .cloning {
-            totals = (try? await BlockingThread.run(name: "vfolder-usage") { try TreeScanner.scan(path) }) ?? totals
+            totals = (try? await BlockingExecutor.shared.run(name: "vfolder-usage") { try TreeScanner.scan(path) }) ?? totals
         }
         let body = JSONValue.object([
             ("name", .string(folder.name)), ("id", .string(folder.hexID)),
@@ -147,7 +147,7 @@ struct VFolderRoutes {
         var succeeded = true
         if let path = self.volumes.path(host: folder.host, folderID: folder.id) {
             do {
-                try await BlockingThread.run(name: "vfolder-purge") { try TreeRemover.remove(path) }
+                try await BlockingExecutor.shared.run(name: "vfolder-purge") { try TreeRemover.remove(path) }
             } catch {
                 succeeded = false
                 context.logger.error("purging a vfolder failed", metadata: ["vfolder_id": "\(folder.id)", "error": "\(error)"])
@@ -180,7 +180,7 @@ struct VFolderRoutes {
             throw APIError.conflict("vfolder-host-unavailable", title: "The source folder's volume is not available here.",
                                     msg: "The volume '\(source.host)' is not configured on this manager.")
         }
-        let usage = try await BlockingThread.run(name: "clone-size") { try TreeScanner.scan(sourcePath) }
+        let usage = try await BlockingExecutor.shared.run(name: "clone-size") { try TreeScanner.scan(sourcePath) }
         if let free = self.volumes.freeBytes(target.host), usage.bytes > free {
             throw APIError.invalidAPIParams("Not enough space available for clone.")
         }

@@ -101,7 +101,7 @@ final class WebhookDispatcher: Service, Sendable {
         let clock = ContinuousClock.now
         let url = delivery.url
         let policy = self.policy
-        let refusal = try? await BlockingThread.run(name: "webhook-resolve") { policy.refusal(for: url) }
+        let refusal = try? await BlockingExecutor.shared.run(name: "webhook-resolve") { policy.refusal(for: url) }
         if let reason = refusal ?? nil {
             logger.warning("webhook destination refused; not contacted", metadata: ["reason": "\(reason)"])
             await self.record(delivery, .init(startedAt: startedAt, duration: .zero, error: reason), outcome: .refused, logger: logger)

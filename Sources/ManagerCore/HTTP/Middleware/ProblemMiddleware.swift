@@ -46,6 +46,9 @@ public struct ProblemMiddleware: RouterMiddleware {
             context.logger.notice("value refused by the database", metadata: ["error": "\(error)"])
             throw Self.tagged(.invalidAPIParams(
                 "A value in the request cannot be stored (a NUL character, or a date or number out of range)."), id: context.id)
+        } catch let error as BlockingExecutor.Saturated {
+            context.logger.warning("blocking executor full", metadata: ["error": "\(error)"])
+            throw Self.tagged(.serviceUnavailable("The server is busy with file operations; retry shortly."), id: context.id)
         } catch is CancellationError {
             throw Self.tagged(.serviceUnavailable("The server is shutting down."), id: context.id)
         } catch {

@@ -75,6 +75,24 @@ let package = Package(
             dependencies: ["ManagerCore"],
             swiftSettings: swiftSettings
         ),
+        // Fuzz targets for every parser of outside bytes (see Fuzz/README.md). `swift build` makes a replayer of
+        // their corpora; built with `-sanitize=fuzzer,address -DFUZZING` it is a libFuzzer binary.
+        .executableTarget(
+            name: "manager-fuzz",
+            dependencies: [
+                "ManagerCore",
+                "SchedulerKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GraphQL", package: "GraphQL"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Fuzz/Sources/ManagerFuzz",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SchedulerKitTests",
             dependencies: ["SchedulerKit"],

@@ -35,8 +35,8 @@ struct AgentCommand: AsyncParsableCommand {
         guard (1...1000).contains(self.instances) else { throw ValidationError("--instances must be between 1 and 1000") }
         if let cpu, SlotAmount(parsing: cpu) == nil { throw ValidationError("--cpu must be an amount like 4 or 0.5") }
         if let mem, SlotAmount(parsing: mem) == nil { throw ValidationError("--mem must be an amount like 8g") }
-        guard self.stopGrace >= 0, self.pollWait > 0, self.pollWait <= 30 else {
-            throw ValidationError("--stop-grace must be >= 0 and --poll-wait between 0 and 30")
+        guard self.stopGrace >= 0, self.stopGrace <= 86_400, self.pollWait > 0, self.pollWait <= 30 else {
+            throw ValidationError("--stop-grace must be between 0 and 86400 and --poll-wait between 0 and 30")
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("--log-level is not a level") }
         guard (self.secret ?? ProcessInfo.processInfo.environment["MANAGER_AGENT_SECRET"]).map({ !$0.isEmpty }) == true else {

@@ -261,6 +261,7 @@ private final class TableReader {
             }
         }
         guard seconds >= 0, seconds.isFinite else { throw ConfigError(description: "\(key) cannot be negative") }
+        guard seconds <= TimeDuration.maxSeconds else { throw ConfigError(description: "\(key) cannot be longer than 100 years") }
         try apply(.milliseconds(Int64((seconds * 1000).rounded())))
     }
 

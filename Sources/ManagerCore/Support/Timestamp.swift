@@ -122,6 +122,8 @@ public enum Timestamp {
         guard index == bytes.count else { return nil }
         let days = Self.days(fromCivil: year, month, day)
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetSeconds)
+        // An offset or a leap second can step past year 9999 or before year 1: outside what any form here shows.
+        guard Double(seconds) >= Self.minimumSeconds, Double(seconds) <= Self.maximumSeconds else { return nil }
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 

@@ -28,7 +28,7 @@ public struct DependencyGraph<ID: Hashable & Sendable>: Sendable {
 
     public init(maxNodes: Int = Self.defaultMaxNodes, maxDepth: Int = Self.defaultMaxDepth) {
         self.maxNodes = max(1, maxNodes)
-        self.maxDepth = max(1, maxDepth)
+        self.maxDepth = max(2, maxDepth)
     }
 
     /// The tree from `root`. `dependencies(of:)` lists a node's dependencies in the order to show them; nodes
@@ -58,7 +58,8 @@ public struct DependencyGraph<ID: Hashable & Sendable>: Sendable {
                 continue
             }
             let grandchildren = dependencies(child)
-            if stack.count + 1 >= self.maxDepth || budget == 0 {
+            // The child would sit at depth stack.count + 2 (the popped frame is at stack.count + 1).
+            if stack.count + 2 >= self.maxDepth || budget == 0 {
                 top.node.dependsOn.append(Node(id: child, dependsOn: [], truncated: !grandchildren.isEmpty))
                 if budget == 0 { top.node.truncated = true }
                 stack.append(top)

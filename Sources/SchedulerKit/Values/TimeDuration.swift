@@ -6,7 +6,12 @@ public enum TimeDuration {
         case notANumber(String)
         case negative
         case unknownUnit(String)
+        /// Longer than `maxSeconds`: no timeout or interval here needs more, and every conversion stays in range.
+        case tooLarge
     }
+
+    /// 100 years.
+    public static let maxSeconds = 3_155_760_000.0
 
     /// Seconds in each unit suffix.
     static let units: [String: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
@@ -28,6 +33,7 @@ public enum TimeDuration {
             return .failure(.notANumber(trimmed))
         }
         guard value >= 0 else { return .failure(.negative) }
+        guard value * factor <= Self.maxSeconds else { return .failure(.tooLarge) }
         return .success(value * factor)
     }
 
@@ -35,6 +41,7 @@ public enum TimeDuration {
     public static func seconds(from value: Double) -> Result<Double, Problem> {
         guard value.isFinite else { return .failure(.notANumber("\(value)")) }
         guard value >= 0 else { return .failure(.negative) }
+        guard value <= Self.maxSeconds else { return .failure(.tooLarge) }
         return .success(value)
     }
 }
@@ -45,6 +52,7 @@ extension TimeDuration.Problem: CustomStringConvertible {
         case .notANumber(let text): return "'\(text)' is not a duration (a number of seconds, or a number with s, m, h, d or w)"
         case .negative: return "a duration cannot be negative"
         case .unknownUnit(let unit): return "unknown duration unit '\(unit)' (use s, m, h, d or w)"
+        case .tooLarge: return "a duration cannot be longer than 100 years"
         }
     }
 }

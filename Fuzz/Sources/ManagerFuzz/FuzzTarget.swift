@@ -1,0 +1,54 @@
+import Foundation
+
+/// The parsers fuzzed, each one entry point from bytes; a finding is a trap (a crash, an overflow, a failed
+/// property). Each has a seed corpus in `Fuzz/corpus/<name>/`.
+enum FuzzTarget: String, CaseIterable {
+    case httpDate = "http-date"
+    case authorization
+    case json
+    case sessionCreate = "session-create"
+    case agentProtocol = "agent-protocol"
+    case graphql
+    case toml
+    case amounts
+    case requestPath = "request-path"
+
+    func run(_ bytes: [UInt8]) {
+        switch self {
+        case .httpDate: ParserTargets.httpDate(bytes)
+        case .authorization: ParserTargets.authorization(bytes)
+        case .json: ParserTargets.json(bytes)
+        case .sessionCreate: ParserTargets.sessionCreate(bytes)
+        case .agentProtocol: ParserTargets.agentProtocol(bytes)
+        case .graphql: ParserTargets.graphql(bytes)
+        case .toml: ParserTargets.toml(bytes)
+        case .amounts: ParserTargets.amounts(bytes)
+        case .requestPath: RequestPathTarget.shared.run(bytes)
+        }
+    }
+
+    /// Selected by `FUZZ_TARGET` when run under libFuzzer.
+    static let selected: FuzzTarget = {
+        let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""
+        guard let target = FuzzTarget(rawValue: name) else {
+            FileHandle.standardError.write(Data("set FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n".utf8))
+            exit(2)
+        }
+        return target
+    }()
+}
+
+/// A property every input must keep; a violation traps so libFuzzer records the input.
+func require(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition {
+        FileHandle.standardError.write(Data("property violated: \(message())\n".utf8))
+        abort()
+    }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+    FuzzTarget.selected.run(bytes)
+    return 0
+}

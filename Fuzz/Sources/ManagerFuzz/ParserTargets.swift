@@ -1,0 +1,133 @@
+import Foundation
+import GraphQL
+import HTTPTypes
+@testable import ManagerCore
+import SchedulerKit
+
+/// One function per parser of outside bytes. Each must return (never trap) for any input, and keeps a property
+/// where there is one to check.
+enum ParserTargets {
+    static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    static func httpDate(_ bytes: [UInt8]) {
+        let text = Self.text(bytes)
+        _ = HTTPDate.parse(text)
+        _ = Timestamp.writtenDay(text)
+        if let date = Timestamp.parse(text) {
+            _ = Timestamp.utcDay(date)
+            _ = Timestamp.pythonStr(date)
+            let again = Timestamp.parse(Timestamp.iso8601(date))
+            require(again.map { abs($0.timeIntervalSince(date)) < 0.001 } == true, "ISO text does not parse back: \(text.prefix(80))")
+        }
+        let signature = RequestSignature(
+            method: "GET", pathAndQuery: "/", date: text, host: "h", contentType: "application/json", apiVersion: "v7.20230615")
+        _ = signature.verify("00", secretKey: "s")
+    }
+
+    static func authorization(_ bytes: [UInt8]) {
+        let text = Self.text(bytes)
+        if let header = AuthorizationHeader(text) {
+            require(!header.accessKey.isEmpty && !header.signature.isEmpty, "an empty credential was accepted")
+            let signature = RequestSignature(
+                method: header.signMethod, pathAndQuery: header.accessKey, date: "20261122T095219Z", host: header.signature,
+                contentType: text, apiVersion: "v7.20230615")
+            _ = signature.verify(header.signature, secretKey: header.accessKey)
+        }
+        _ = RequestSignature.constantTimeEquals(text, String(text.reversed()))
+    }
+
+    static func json(_ bytes: [UInt8]) {
+        _ = JSONDuplicateKeys.first(in: bytes)
+        guard let text = String(validating: bytes, as: UTF8.self) else { return }
+        guard let value = try? JSONValue.parse(text) else { return }
+        let again = try? JSONValue.parse(value.text)
+        require(again == value, "JSON text does not parse back to the same value")
+        _ = value.firstPath { $0.utf8.contains(0) }
+    }
+
+    static let admin = Identity(accessKey: AccessKey("AKIAFUZZADMIN"), userID: UUID(), email: "admin@fuzz", domainName: "default", isAdmin: true)
+    static let user = Identity(accessKey: AccessKey("AKIAFUZZUSER"), userID: UUID(), email: "user@fuzz", domainName: "default", isAdmin: false)
+
+    static func sessionCreate(_ bytes: [UInt8]) {
+        guard let text = String(validating: bytes, as: UTF8.self), let body = try? JSONValue.parse(text) else { return }
+        for identity in [Self.admin, Self.user] {
+            do {
+                let (creation, _) = try SessionCreateRequest.parse(body, identity: identity)
+                // What enqueue accepts, an agent can run: every environ value is a string without NUL.
+                if case .object(let pairs) = creation.environ {
+                    for (name, value) in pairs {
+                        guard case .string(let text) = value else { require(false, "a non-string environ value was accepted"); return }
+                        require(!name.isEmpty && !name.contains("=") && !text.utf8.contains(0), "an environ entry an agent cannot pass")
+                    }
+                } else {
+                    require(false, "environ is not an object")
+                }
+                require(creation.dependencies.count <= SessionCreateRequest.maxDependencies, "too many dependencies accepted")
+                require(creation.mounts.count <= 64, "too many mounts accepted")
+            } catch let error as APIError {
+                require((400..<500).contains(error.status.code), "a refusal that is not a 4xx: \(error)")
+            } catch {
+                require(false, "an error that is not an APIError: \(error)")
+            }
+        }
+    }
+
+    static func agentProtocol(_ bytes: [UInt8]) {
+        let data = Data(bytes)
+        if let request = try? JSONDecoder().decode(AgentProtocol.SyncRequest.self, from: data) {
+            do {
+                try AgentRoutes.validate(request)
+            } catch let error as APIError {
+                require(error.status.code == 400, "a sync refusal that is not a 400")
+            } catch {
+                require(false, "an error that is not an APIError: \(error)")
+            }
+            _ = AgentState.environmentProblem(request.agent.availableSlots)
+        }
+        if let response = try? JSONDecoder().decode(AgentProtocol.SyncResponse.self, from: data) {
+            for command in response.commands where command.problem == nil && command.kind == .start {
+                _ = command.spec.map { AgentState.environmentProblem($0.environ) }
+                _ = command.spec?.mounts?.map(\.target)
+            }
+        }
+    }
+
+    static let schema: GraphQLSchema = {
+        do { return try ManagerGraphQLSchema.make() } catch { fatalError("the schema does not build: \(error)") }
+    }()
+
+    static func graphql(_ bytes: [UInt8]) {
+        let text = Self.text(bytes)
+        let limits = GraphQLLimits()
+        do {
+            try limits.scan(text)
+        } catch {
+            return
+        }
+        guard let document = try? parse(source: Source(body: text, name: "fuzz")) else { return }
+        guard validate(schema: Self.schema, ast: document).isEmpty else { return }
+        _ = try? limits.check(document, schema: Self.schema, operationName: nil, variables: ["limit": .int(100)])
+    }
+
+    static func toml(_ bytes: [UInt8]) {
+        let text = Self.text(bytes)
+        _ = try? ConfigLoader(environment: [:]).parse(text, source: "fuzz")
+    }
+
+    static func amounts(_ bytes: [UInt8]) {
+        let text = Self.text(bytes)
+        if let amount = SlotAmount(parsing: text) {
+            require(amount.milli >= 0, "a negative amount was accepted")
+            require(SlotAmount(parsing: amount.description) == amount, "an amount does not print back: \(text.prefix(40))")
+            _ = amount + amount
+            _ = amount.share(of: amount)
+        }
+        if case .success(let seconds) = TimeDuration.seconds(parsing: text) {
+            require(seconds.isFinite && seconds >= 0 && seconds <= TimeDuration.maxSeconds, "a duration out of range")
+        }
+        if let json = try? JSONValue.parse(text) {
+            _ = ResourceSlots.parse(json)
+            _ = ScalingGroupOptions.parse(json)
+        }
+    }
+}

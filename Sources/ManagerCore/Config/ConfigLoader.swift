@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import SchedulerKit
-import TOMLKit
 
 /// Why the configuration cannot be used; the message names the key.
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
@@ -33,9 +32,9 @@ public struct ConfigLoader {
     public func parse(_ text: String, source: String = "config") throws -> ManagerConfig {
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigError(description: "\(source): \(error.description) at \(error.source.begin)")
+            table = try TOMLDocument.parse(text)
+        } catch let problem as TOMLDocument.Problem {
+            throw ConfigError(description: "\(source): \(problem)")
         }
         let reader = TableReader(root: table, environment: self.environment)
         var config = ManagerConfig()
@@ -193,7 +192,7 @@ private final class TableReader {
         self.environment = environment
     }
 
-    private func value(_ key: String) -> (any TOMLValueConvertible)? {
+    private func value(_ key: String) -> TOMLValue? {
         self.read.insert(key)
         var table: TOMLTable? = self.root
         let parts = key.split(separator: ".").map(String.init)
@@ -303,8 +302,8 @@ private final class TableReader {
         return table.keys.sorted()
     }
 
-    private func typeError(_ key: String, _ expected: String, _ value: any TOMLValueConvertible) -> ConfigError {
-        ConfigError(description: "\(key) must be \(expected), not a \(value.type)")
+    private func typeError(_ key: String, _ expected: String, _ value: TOMLValue) -> ConfigError {
+        ConfigError(description: "\(key) must be \(expected), not a \(value.kind)")
     }
 
     /// Leaf keys present in the file that no reader asked for.

@@ -148,6 +148,18 @@ final class ManagerProcess: @unchecked Sendable {
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
 
+    /// The daemon's resident memory in MiB, from /proc (nil when it is not running).
+    func residentMiB() -> Double? {
+        guard let pid = self.pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        else { return nil }
+        return kilobytes / 1024
+    }
+
+    /// True while the process runs (it has not exited).
+    var isRunning: Bool { self.pid.map { kill($0, 0) == 0 } ?? false }
+
     func log() -> String {
         (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? ""
     }

@@ -31,14 +31,16 @@ struct GraphQLRoutes {
             let result: GraphQLResult
             do {
                 try Self.refuseOverLimit { try self.limits.scan(body.query) }
-                switch try self.documents.document(for: body.query, schema: self.schema) {
-                case .invalid(let errors):
-                    result = GraphQLResult(data: nil, errors: errors)
-                case .document(let document):
-                    try Self.refuseOverLimit {
+                let lookup = try Self.refuseOverLimit {
+                    try self.documents.document(for: body.query, schema: self.schema) { document in
                         try self.limits.check(document, schema: self.schema, operationName: body.operationName,
                                               variables: body.variables ?? [:])
                     }
+                }
+                switch lookup {
+                case .invalid(let errors):
+                    result = GraphQLResult(data: nil, errors: errors)
+                case .document(let document):
                     result = try await execute(
                         schema: self.schema, documentAST: document, rootValue: (),
                         context: GraphQLContext(
@@ -65,9 +67,9 @@ struct GraphQLRoutes {
     }
 
     /// A document past one of `limits` is refused before it runs: 400 problem+json naming the setting.
-    static func refuseOverLimit(_ check: () throws -> Void) throws {
+    static func refuseOverLimit<T>(_ check: () throws -> T) throws -> T {
         do {
-            try check()
+            return try check()
         } catch let exceeded as GraphQLLimits.Exceeded {
             throw APIError.graphQLLimit(exceeded.description)
         }

@@ -51,8 +51,9 @@ import Testing
         try await Self.answers(manager, after: "overflowing dates")
 
         // 2. GraphQL nested thousands of levels deep, alias and fragment floods, costly lists: 400 naming the limit.
-        let deep = "{ " + String(repeating: "compute_session_list(limit: 1, offset: 0) { items { ", count: 2000)
-            + String(repeating: "} } ", count: 2000) + "}"
+        let deep = "{ " + String(repeating: "a { ", count: 5000) + String(repeating: "} ", count: 5000) + "}"
+        let deepFields = "{ " + String(repeating: "compute_session_list(limit: 1, offset: 0) { items { ", count: 8)
+            + "id" + String(repeating: " } }", count: 8) + " }"
         let aliases = "{ " + (0..<200).map { "a\($0): agent_list(limit: 1, offset: 0) { total_count }" }.joined(separator: " ") + " }"
         // Eight fragments each spreading the one below eight times: 8^7 copies of a field once expanded.
         var fragments = "query { ...F7 } fragment F0 on Query { agent_list(limit: 1, offset: 0) { total_count } }"
@@ -62,7 +63,7 @@ import Testing
         // 100 sessions x 10 containers x 5 fields x 40 aliases.
         let costly = "{ compute_session_list(limit: 100, offset: 0) { items { "
             + (0..<40).map { "f\($0): containers { id status agent image registry }" }.joined(separator: " ") + " } } }"
-        for (label, query, limit) in [("deep", deep, "max_depth"), ("aliases", aliases, "max_aliases"),
+        for (label, query, limit) in [("deep", deep, "max_depth"), ("deep fields", deepFields, "max_depth"), ("aliases", aliases, "max_aliases"),
                                       ("fragments", fragments, "max_fields"), ("cost", costly, "max_cost"),
                                       ("size", String(repeating: "{ __typename }", count: 10_000), "max_document_bytes")] {
             let answer = try await admin.send(.POST, "/admin/gql", json: ["query": query])

@@ -60,4 +60,9 @@ swift test --skip-build "$@"
 if [ $# -eq 0 ]; then
   log "benchmark smoke run"
   MANAGER_BIN=.build/debug/manager Benchmarks/bench --smoke --out "$WORK/bench" all
+
+  # Every fuzz target for 30 s with libFuzzer and AddressSanitizer (Fuzz/README.md); a finding fails the run.
+  # Last, because the fuzz build re-instruments our modules in .build.
+  log "fuzzing each target for 30 s"
+  FUZZ_OUT="$WORK/fuzz" Fuzz/run.sh 30
 fi

@@ -14,6 +14,7 @@ import Testing
         #expect(config.auth.maxClockSkew == .seconds(900))
         #expect(config.backgroundTasks.lease == .seconds(10))
         #expect(config.webhookDelivery.maxAge == .seconds(86400) && config.webhooks.isEmpty)
+        #expect(config.graphql == GraphQLLimits())
     }
 
     @Test("[[webhooks]] tables and the delivery policy are read")

@@ -43,6 +43,10 @@ SEEDS = {
                     "heartbeat_interval": 10}),
         json.dumps({"agent": {"id": "a1", "scaling_group": "default", "architecture": "x86_64", "available_slots": {},
                               "addr": "", "version": "1"}, "acked": [], "reports": [], "wait": 1e308}),
+        json.dumps({"agent": {"id": "a1", "scaling_group": "default", "architecture": "x86_64", "available_slots": {},
+                              "addr": "", "version": "1"}, "acked": [], "wait": 0,
+                    "reports": [{"session_id": "00000000-0000-0000-0000-000000000001", "status": "RUNNING",
+                                 "log": "x", "log_offset": 9223372036854775807}]}),
     ],
     "graphql": [
         "query($limit: Int!) { compute_session_list(limit: $limit, offset: 0) { items { id name status containers { id } } total_count } }",
@@ -67,6 +71,10 @@ SEEDS = {
         b"\x81/session\x00now\x00application/json\x00" + b'{"name": "s", "image": "\\u0000"}',
         b"\x02/session/x?owner_access_key=%00\x00now\x00text/plain\x00",
         b"\xc0/health\x00\x00\x00",
+        b"\x01/agent-rpc/sync\x00now\x00application/json\x00" + json.dumps({"agent": {"id": "a1", "scaling_group": "default",
+            "architecture": "x86_64", "available_slots": {"cpu": "1e400"}, "addr": "", "version": "1"}, "acked": [], "wait": 0,
+            "reports": [{"session_id": "00000000-0000-0000-0000-000000000001", "status": "FAILED", "reason": "x",
+                         "log_offset": 9223372036854775807}]}).encode(),
     ],
 }
 

@@ -27,6 +27,8 @@ final class RequestPathTarget: Sendable {
                       domainName: "default", isAdmin: false, isActive: true),
     ]
 
+    static let agentSecret = "fuzz-agent-secret"
+
     init() {
         var logger = Logger(label: "fuzz")
         logger.logLevel = .critical
@@ -49,6 +51,10 @@ final class RequestPathTarget: Sendable {
             limits: GraphQLLimits()
         ).register(on: router)
         SessionRoutes(sessions: sessions, maxBodySize: 1 << 20).register(on: router)
+        AgentRoutes(
+            agents: PostgresAgentStore(pool: pool), signal: EventSignal(conninfo: "host=127.0.0.1 port=1", logger: logger),
+            health: HeartbeatHealth(), secret: Self.agentSecret, heartbeatInterval: .seconds(10), maxBodySize: 1 << 20
+        ).register(on: router)
         self.responder = router.buildResponder()
     }
 
@@ -67,7 +73,9 @@ final class RequestPathTarget: Sendable {
         var headers = HTTPFields()
         if !date.isEmpty { headers[.date] = date }
         headers[.contentType] = contentType
-        if signer < 2 {
+        if path.hasPrefix(AgentRoutes.prefix) {
+            if signer == 0 { headers[.authorization] = "Bearer \(Self.agentSecret)" }
+        } else if signer < 2 {
             let key = Self.keys[signer]
             let signature = RequestSignature(
                 method: method.rawValue, pathAndQuery: path, date: date, host: "fuzz", contentType: contentType, apiVersion: "v7.20230615")

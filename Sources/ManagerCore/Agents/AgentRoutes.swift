@@ -89,6 +89,13 @@ struct AgentRoutes {
         guard body.reports.count <= 10_000, body.acked.count <= 10_000 else {
             throw APIError.invalidAPIParams("'reports' and 'acked' hold at most 10000 entries each.")
         }
+        // Offsets feed arithmetic on the stored log: bounded here (2^53 bytes is more than any log).
+        if let offset = body.reports.compactMap(\.logOffset).first(where: { $0 < 0 || $0 > 1 << 53 }) {
+            throw APIError.invalidAPIParams("'reports.log_offset' \(offset) is not an offset (0 to 2^53).")
+        }
+        if body.reports.contains(where: { ($0.reason?.utf8.count ?? 0) > 64 << 10 }) {
+            throw APIError.invalidAPIParams("'reports.reason' is longer than 64 KiB.")
+        }
         if let code = body.reports.compactMap(\.exitCode).first(where: { $0 < -1 || $0 > 255 }) {
             throw APIError.invalidAPIParams("'reports.exit_code' \(code) is not an exit code (0-255, or -1 for unknown).")
         }

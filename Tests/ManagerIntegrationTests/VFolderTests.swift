@@ -335,6 +335,66 @@ import Testing
         #expect(try await probe.sessions(named: ["nofolder", "escape"]).isEmpty)
     }
 
+    /// Makes `levels` nested folders under `path` (each `mkdir` relative, as a session would), a file at the bottom,
+    /// and a file whose name is not UTF-8.
+    static func makeDeepTree(_ path: String, levels: Int) async throws {
+        // By descriptor: a path 3,000 levels deep is longer than PATH_MAX, so no shell `cd` gets there.
+        let script = """
+            import os, sys
+            root = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+            os.close(os.open(b"name-\\xff\\xfe", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=root))
+            fd = root
+            for _ in range(int(sys.argv[2])):
+                os.mkdir("d", dir_fd=fd)
+                child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+                if fd != root: os.close(fd)
+                fd = child
+            out = os.open("file", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+            os.write(out, b"bottom\\n")
+            """
+        let run = try await runProcess("/usr/bin/python3", ["-c", script, path, String(levels)], timeout: .seconds(120))
+        guard run.status == 0 else { throw TestEnvironment.Missing(description: "deep tree: \(run.stderr)") }
+    }
+
+    @Test("a folder tree 3,000 levels deep with non-UTF-8 names: usage answers, clone fails cleanly, purge removes it all")
+    func deepTree() async throws {
+        let setup = try await Self.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        let made = try await setup.admin.send(.POST, "/folders", json: ["name": "deep", "cloneable": true])
+        let id = try #require(made.json?["id"] as? String)
+        let path = try await setup.path(of: "deep")
+        try await Self.makeDeepTree(path, levels: 3000)
+        // Usage: the walk stops at its depth bound; the folder's info still answers.
+        let info = try await setup.admin.send(.GET, "/folders/deep")
+        #expect(info.status == 200, "\(info.text)")
+        // A shallow folder with a non-UTF-8 name is counted and cloned whole.
+        let shallow = try await setup.admin.send(.POST, "/folders", json: ["name": "shallow", "cloneable": true])
+        #expect(shallow.status == 201)
+        try await Self.makeDeepTree(try await setup.path(of: "shallow"), levels: 3)
+        let shallowInfo = try await setup.admin.send(.GET, "/folders/shallow")
+        #expect(shallowInfo.json?["numFiles"] as? Int == 2, "\(shallowInfo.text)")
+        let shallowClone = try await setup.admin.send(.POST, "/folders/shallow/clone", json: ["target_name": "shallow-copy"])
+        let shallowTask = try #require(shallowClone.json?["bgtask_id"] as? String, "\(shallowClone.text)")
+        try await SessionProbe(pool: setup.pool).wait("the shallow clone", timeout: .seconds(30)) {
+            try await setup.task(shallowTask).status != "running"
+        }
+        #expect(try await setup.task(shallowTask).status == "done")
+        let copied = try FileManager.default.contentsOfDirectory(atPath: try await setup.path(of: "shallow-copy"))
+        #expect(copied.count == 2, "\(copied)")
+        // Clone of the deep one is refused up front (409 naming the bound), and no target is made.
+        let clone = try await setup.admin.send(.POST, "/folders/deep/clone", json: ["target_name": "deep-copy"])
+        #expect(clone.status == 409 && (clone.json?["msg"] as? String ?? "").contains("deeper than 1024"), "\(clone.text)")
+        let targets: Int = try await setup.pool.query("SELECT count(*) AS n FROM vfolders WHERE name = 'deep-copy'").first?.decode("n") ?? -1
+        #expect(targets == 0)
+        // Purge: everything goes, however deep.
+        #expect(try await setup.admin.send(.DELETE, "/folders/deep").status == 204)
+        let purged = try await setup.admin.send(.POST, "/folders/purge", json: ["id": id])
+        #expect(purged.status == 204, "\(purged.text)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(try await HTTP.get("\(setup.manager.endpoint)/").status == 200)
+        try await setup.manager.stop()
+    }
+
     @Test("a folder whose purge failed (delete-error) can be purged again by id; by name it stays gone")
     func purgeRetry() async throws {
         let setup = try await Self.setUp()

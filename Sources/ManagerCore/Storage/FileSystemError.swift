@@ -42,9 +42,13 @@ extension FileName {
 enum TreeWalk {
     static let maxDepth = 1024
 
-    static func tooDeep(_ path: String) -> FileSystemError {
-        FileSystemError("walk (deeper than \(Self.maxDepth) levels)", path, code: ELOOP)
+    /// A walk reached `maxDepth`: the tree is refused (clone, usage) or moved up in parts (purge).
+    struct TooDeep: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "the folder tree is deeper than \(TreeWalk.maxDepth) levels (at \(self.path.suffix(200)))" }
     }
+
+    static func tooDeep(_ path: String) -> TooDeep { TooDeep(path: path) }
 }
 
 /// Reads a directory's entry names (without `.` and `..`) from a descriptor; the descriptor stays open.

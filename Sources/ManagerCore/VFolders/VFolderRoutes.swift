@@ -180,7 +180,13 @@ struct VFolderRoutes {
             throw APIError.conflict("vfolder-host-unavailable", title: "The source folder's volume is not available here.",
                                     msg: "The volume '\(source.host)' is not configured on this manager.")
         }
-        let usage = try await BlockingExecutor.shared.run(name: "clone-size") { try TreeScanner.scan(sourcePath) }
+        let usage: TreeScanner.Totals
+        do {
+            usage = try await BlockingExecutor.shared.run(name: "clone-size") { try TreeScanner.scan(sourcePath) }
+        } catch is TreeWalk.TooDeep {
+            throw APIError.conflict("vfolder-tree-too-deep", title: "The folder cannot be cloned.",
+                                    msg: "The source folder's tree is deeper than \(TreeWalk.maxDepth) levels.")
+        }
         if let free = self.volumes.freeBytes(target.host), usage.bytes > free {
             throw APIError.invalidAPIParams("Not enough space available for clone.")
         }

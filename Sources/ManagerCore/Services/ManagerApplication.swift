@@ -147,7 +147,10 @@ public struct ManagerApplication {
             },
             logger: self.logger)
 
+        // Graceful shutdown runs in reverse order: the executor stops last, after the services whose work runs on
+        // it (clones) were cancelled.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: BlockingExecutor.shared),
             .init(service: subscriber),
             .init(service: signal),
             .init(service: taskEvents),
@@ -155,7 +158,6 @@ public struct ManagerApplication {
             .init(service: webhooks),
             .init(service: scheduler),
             .init(service: app),
-            .init(service: BlockingExecutor.shared),
         ]
         if self.config.localAgent.enabled, let agentSecret {
             services.append(.init(service: ProcessAgent(settings: self.localAgentSettings(secret: agentSecret), logger: self.logger)))

@@ -12,8 +12,11 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
 fi
 OUT=${FUZZ_OUT:-/tmp/manager-fuzz}
 mkdir -p "$OUT/artifacts"
-MANAGER_FUZZ=1 swift build --product manager-fuzz
-BIN="$(MANAGER_FUZZ=1 swift build --product manager-fuzz --show-bin-path)/manager-fuzz"
+# FUZZ_SCRATCH=.build-fuzz keeps the fuzz build apart from the normal one.
+SCRATCH=()
+if [ -n "${FUZZ_SCRATCH:-}" ]; then SCRATCH=(--scratch-path "$FUZZ_SCRATCH"); fi
+MANAGER_FUZZ=1 swift build "${SCRATCH[@]}" --product manager-fuzz
+BIN="$(MANAGER_FUZZ=1 swift build "${SCRATCH[@]}" --product manager-fuzz --show-bin-path)/manager-fuzz"
 failed=0
 for target in "${TARGETS[@]}"; do
   work="$OUT/corpus/$target"

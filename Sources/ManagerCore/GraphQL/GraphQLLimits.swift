@@ -6,7 +6,8 @@ import OrderedCollections
 /// Two checks: `scan` reads the raw text before GraphQLSwift's parser (which recurses once per nesting level,
 /// so a document nested some thousands of levels deep would overflow the stack), and `check` walks the parsed and
 /// validated document, fragments expanded, counting depth, fields, aliases and a cost: each field costs the product
-/// of the list sizes above it (`limit` where given, `listFactor` for other lists).
+/// of the list sizes above it (`limit` where given — on a page object it sizes the page's list — and `listFactor`
+/// for other lists).
 public struct GraphQLLimits: Sendable, Equatable {
     public var maxDocumentBytes = 64 << 10
     /// Field nesting (`{ a { b { c } } }` is 3).
@@ -91,6 +92,8 @@ public struct GraphQLLimits: Sendable, Equatable {
             let multiplier: Double
             let depth: Int
             let fragmentDepth: Int
+            /// A `limit` above was on a page object (`{items total_count}`): the first list below is that page.
+            var limitPending = false
         }
         var fields = 0
         var aliases = 0
@@ -123,18 +126,29 @@ public struct GraphQLLimits: Sendable, Equatable {
                             throw Exceeded(setting: "max_depth", message: "the document nests fields deeper than \(self.maxDepth) levels.")
                         }
                         let type = Self.fieldType(field.name.value, in: frame.parent)
-                        let size = Self.limit(of: field, variables: variables) ?? (type.isList ? Double(self.listFactor) : 1)
+                        let size: Double
+                        var pending = frame.limitPending
+                        if let limit = Self.limit(of: field, variables: variables) {
+                            size = limit
+                            pending = !type.isList
+                        } else if type.isList {
+                            size = frame.limitPending ? 1 : Double(self.listFactor)
+                            pending = false
+                        } else {
+                            size = 1
+                        }
                         stack.append(Frame(selections: set, parent: type.named, multiplier: frame.multiplier * size,
-                                           depth: frame.depth + 1, fragmentDepth: frame.fragmentDepth))
+                                           depth: frame.depth + 1, fragmentDepth: frame.fragmentDepth, limitPending: pending))
                     case let inline as InlineFragment:
                         let parent = inline.typeCondition.flatMap { schema.getType(name: $0.name.value) } ?? frame.parent
                         stack.append(Frame(selections: inline.selectionSet, parent: parent, multiplier: frame.multiplier,
-                                           depth: frame.depth, fragmentDepth: frame.fragmentDepth))
+                                           depth: frame.depth, fragmentDepth: frame.fragmentDepth, limitPending: frame.limitPending))
                     case let spread as FragmentSpread:
                         // Validation refuses cycles; the depth bound holds even so.
                         guard let fragment = fragments[spread.name.value], frame.fragmentDepth < self.maxDepth else { continue }
                         stack.append(Frame(selections: fragment.selectionSet, parent: schema.getType(name: fragment.typeCondition.name.value),
-                                           multiplier: frame.multiplier, depth: frame.depth, fragmentDepth: frame.fragmentDepth + 1))
+                                           multiplier: frame.multiplier, depth: frame.depth, fragmentDepth: frame.fragmentDepth + 1,
+                                           limitPending: frame.limitPending))
                     default:
                         continue
                     }

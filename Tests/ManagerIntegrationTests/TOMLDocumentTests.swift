@@ -27,6 +27,8 @@ import Testing
                two"""
             raw = '''
             line'''
+            quotes = """it's 'quoted' ''' here"""""
+            rawQuotes = '''say "hi" """ '''''
 
             [server]
             port = 8091
@@ -49,6 +51,8 @@ import Testing
         #expect(table["inline"]?.table?["b"]?.table?["c"]?.string == "x")
         #expect(table["multi"]?.string == "one two")
         #expect(table["raw"]?.string == "line")
+        #expect(table["quotes"]?.string == "it's 'quoted' ''' here\"\"")
+        #expect(table["rawQuotes"]?.string == "say \"hi\" \"\"\" ''")
         #expect(table["server"]?.table?["port"]?.int == 8091)
         #expect(table["storage"]?.table?["volumes"]?.table?["v1"]?.table?["path"]?.string == "/srv")
         #expect(table["webhooks"]?.array?.compactMap { $0.table?["name"]?.string } == ["w1", "w2"])

@@ -350,19 +350,37 @@ enum TOMLDocument {
             }
         }
 
-        mutating func multilineBasic() throws -> String {
+        /// Past the opening `"""` or `'''` and a newline right after it, which is not part of the string.
+        mutating func openMultiline() {
             self.index += 3
-            if self.peek == 0x0A { self.index += 1; self.line += 1 } else if self.peek == 0x0D, self.peek(1) == 0x0A { self.index += 2; self.line += 1 }
+            if self.peek == 0x0A {
+                self.index += 1
+                self.line += 1
+            } else if self.peek == 0x0D, self.peek(1) == 0x0A {
+                self.index += 2
+                self.line += 1
+            }
+        }
+
+        /// True (and past it) at the closing delimiter: three `quote`s, and up to two more that belong to the string.
+        mutating func closesMultiline(_ quote: UInt8, into output: inout [UInt8]) -> Bool {
+            guard self.peek == quote, self.peek(1) == quote, self.peek(2) == quote else { return false }
+            self.index += 3
+            var extra = 0
+            while self.peek == quote, extra < 2 {
+                output.append(quote)
+                self.index += 1
+                extra += 1
+            }
+            return true
+        }
+
+        mutating func multilineBasic() throws -> String {
+            self.openMultiline()
             var output: [UInt8] = []
             while true {
                 guard let byte = self.peek else { throw self.problem("an unterminated string") }
-                if byte == UInt8(ascii: "\""), self.peek(1) == byte, self.peek(2) == byte {
-                    self.index += 3
-                    // Up to two more quotes belong to the string.
-                    var extra = 0
-                    while self.peek == UInt8(ascii: "\""), extra < 2 { output.append(byte); self.index += 1; extra += 1 }
-                    return try self.text(output)
-                }
+                if self.closesMultiline(UInt8(ascii: "\""), into: &output) { return try self.text(output) }
                 self.index += 1
                 switch byte {
                 case UInt8(ascii: "\\"):
@@ -403,17 +421,11 @@ enum TOMLDocument {
         }
 
         mutating func multilineLiteral() throws -> String {
-            self.index += 3
-            if self.peek == 0x0A { self.index += 1; self.line += 1 } else if self.peek == 0x0D, self.peek(1) == 0x0A { self.index += 2; self.line += 1 }
+            self.openMultiline()
             var output: [UInt8] = []
             while true {
                 guard let byte = self.peek else { throw self.problem("an unterminated string") }
-                if byte == UInt8(ascii: "'"), self.peek(1) == byte, self.peek(2) == byte {
-                    self.index += 3
-                    var extra = 0
-                    while self.peek == UInt8(ascii: "'"), extra < 2 { output.append(byte); self.index += 1; extra += 1 }
-                    return try self.text(output)
-                }
+                if self.closesMultiline(UInt8(ascii: "'"), into: &output) { return try self.text(output) }
                 if byte == 0x0A { self.line += 1 }
                 guard byte >= 0x20 || byte == 0x09 || byte == 0x0A || (byte == 0x0D && self.peek(1) == 0x0A), byte != 0x7F else {
                     throw self.problem("a control character in a string")

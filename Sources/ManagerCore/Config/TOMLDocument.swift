@@ -85,16 +85,21 @@ enum TOMLDocument {
         mutating func endOfLine() throws {
             self.skipSpace()
             if self.peek == UInt8(ascii: "#") { try self.comment() }
-            switch self.peek {
-            case nil: return
-            case 0x0A:
+            guard self.peek != nil, !self.skipNewline() else { return }
+            throw self.problem("unexpected text after the value")
+        }
+
+        /// Past a `\n` or `\r\n` (counting the line) if one is next.
+        mutating func skipNewline() -> Bool {
+            if self.peek == 0x0A {
                 self.index += 1
-                self.line += 1
-            case 0x0D where self.peek(1) == 0x0A:
+            } else if self.peek == 0x0D, self.peek(1) == 0x0A {
                 self.index += 2
-                self.line += 1
-            default: throw self.problem("unexpected text after the value")
+            } else {
+                return false
             }
+            self.line += 1
+            return true
         }
 
         mutating func comment() throws {
@@ -286,15 +291,10 @@ enum TOMLDocument {
         mutating func skipSpaceCommentsAndNewlines() throws {
             while true {
                 self.skipSpace()
-                switch self.peek {
-                case UInt8(ascii: "#"): try self.comment()
-                case 0x0A:
-                    self.index += 1
-                    self.line += 1
-                case 0x0D where self.peek(1) == 0x0A:
-                    self.index += 2
-                    self.line += 1
-                default: return
+                if self.peek == UInt8(ascii: "#") {
+                    try self.comment()
+                } else if !self.skipNewline() {
+                    return
                 }
             }
         }

@@ -51,6 +51,20 @@ final class RequestPathTarget: Sendable {
             limits: GraphQLLimits()
         ).register(on: router)
         SessionRoutes(sessions: sessions, maxBodySize: 1 << 20).register(on: router)
+        // Folder, task and webhook routes over the same unreachable database: their bodies and parameters are
+        // read before any store call.
+        var storage = ManagerConfig.Storage()
+        storage.defaultHost = "local:volume1"
+        storage.volumes = [ManagerConfig.Volume(name: "volume1", path: "/nonexistent/fuzz-volume")]
+        let redis = RedisClient(configuration: .init(host: "127.0.0.1", port: 1, timeout: .milliseconds(50)))
+        let tasks = BackgroundTaskService(
+            store: PostgresBackgroundTaskStore(pool: pool), redis: redis, configuration: .init(replica: "fuzz", lease: .seconds(10)),
+            cleanups: [:], logger: logger)
+        VFolderRoutes(
+            folders: PostgresVFolderStore(pool: pool), volumes: StorageVolumes(storage), tasks: tasks, cloneRateLimit: 0,
+            maxBodySize: 1 << 20
+        ).register(on: router)
+        WebhookRoutes(store: PostgresWebhookStore(pool: pool)).register(on: router)
         AgentRoutes(
             agents: PostgresAgentStore(pool: pool), signal: EventSignal(conninfo: "host=127.0.0.1 port=1", logger: logger),
             health: HeartbeatHealth(), secret: Self.agentSecret, heartbeatInterval: .seconds(10), maxBodySize: 1 << 20

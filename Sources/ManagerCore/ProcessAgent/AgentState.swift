@@ -13,6 +13,8 @@ actor AgentState {
             case adopted(pid_t)
             /// An interactive session without a command: it runs until stopped.
             case idle
+            /// Its process is being spawned (on the blocking executor); a stop meanwhile is kept for when it is.
+            case starting
         }
 
         var process: Process
@@ -20,6 +22,8 @@ actor AgentState {
         var logOffset: UInt64 = 0
         var killAt: ContinuousClock.Instant?
         var lastLogReport = ContinuousClock.now
+        /// A stop arrived while the process was being spawned.
+        var stopRequested = false
     }
 
     private let settings: AgentSettings
@@ -69,14 +73,14 @@ actor AgentState {
         }
     }
 
-    func handle(_ commands: [AgentProtocol.Command]) {
+    func handle(_ commands: [AgentProtocol.Command]) async {
         for command in commands where !self.handled.contains(command.id) {
             var logger = self.logger
             logger[metadataKey: "session_id"] = "\(command.sessionID)"
             switch (command.kind, command.problem) {
             case (.start, let problem?): self.refuse(command, problem: problem, logger: logger)
             case (.stop, let problem?): logger.error("command refused", metadata: ["command_id": "\(command.id)", "problem": "\(problem)"])
-            case (.start, nil): self.start(command, logger: logger)
+            case (.start, nil): await self.start(command, logger: logger)
             case (.stop, nil): self.stop(command.sessionID, logger: logger)
             }
             self.handled.insert(command.id)
@@ -106,7 +110,7 @@ actor AgentState {
         return nil
     }
 
-    private func start(_ command: AgentProtocol.Command, logger: Logger) {
+    private func start(_ command: AgentProtocol.Command, logger: Logger) async {
         if let spec = command.spec, let problem = Self.environmentProblem(spec.environ) {
             self.refuse(command, problem: problem, logger: logger)
             return
@@ -150,13 +154,25 @@ actor AgentState {
         environment["BACKENDAI_SESSION_NAME"] = spec.name
         environment["BACKENDAI_SESSION_TYPE"] = spec.type
         environment["BACKENDAI_AGENT_ID"] = self.settings.id
+        // The spawn runs on the blocking executor; the actor serves other calls meanwhile, so the session is
+        // tracked as `starting` and a stop that comes in between is applied once the process exists.
+        self.sessions[id] = Tracked(process: .starting, workspace: workspace)
         do {
-            let pid = try ProcessLauncher.spawn(command: script, workspace: workspace, environment: environment)
+            let pid = try await BlockingExecutor.shared.run(name: "spawn") { [environment] in
+                try ProcessLauncher.spawn(command: script, workspace: workspace, environment: environment)
+            }
             try? workspace.record(pid: pid)
-            self.sessions[id] = Tracked(process: .child(pid), workspace: workspace)
+            var tracked = self.sessions[id] ?? Tracked(process: .starting, workspace: workspace)
+            tracked.process = .child(pid)
+            if tracked.stopRequested {
+                ProcessLauncher.signalGroup(pid, SIGTERM)
+                tracked.killAt = .now + self.settings.stopGrace
+            }
+            self.sessions[id] = tracked
             self.reports.append(.init(sessionID: id, status: .running))
             logger.info("session process started", metadata: ["pid": "\(pid)"])
         } catch {
+            self.sessions[id] = nil
             logger.error("cannot start the session process", metadata: ["error": "\(error)"])
             self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot start the session process: \(error)"))
         }
@@ -193,6 +209,9 @@ actor AgentState {
             return
         }
         switch tracked.process {
+        case .starting:
+            tracked.stopRequested = true
+            self.sessions[id] = tracked
         case .idle:
             self.sessions[id] = nil
             self.finish(id, workspace: workspace, exitCode: nil, logOffset: tracked.logOffset)
@@ -210,7 +229,7 @@ actor AgentState {
         for (id, var tracked) in self.sessions {
             var exitCode: Int??
             switch tracked.process {
-            case .idle:
+            case .idle, .starting:
                 continue
             case .child(let pid):
                 if let code = ProcessLauncher.reap(child: pid) { exitCode = .some(tracked.workspace.exitCode ?? code) }
@@ -225,7 +244,7 @@ actor AgentState {
             if let killAt = tracked.killAt, now >= killAt {
                 switch tracked.process {
                 case .child(let pid), .adopted(let pid): ProcessLauncher.signalGroup(pid, SIGKILL)
-                case .idle: break
+                case .idle, .starting: break
                 }
                 tracked.killAt = nil
             }

@@ -118,6 +118,26 @@ import Testing
                                secretKey: manager.adminSecretKey)
         let table = try await cli.run(["session", "show-graph", "-t", "dia-top"])
         #expect(table.status == 0 && table.stdout.contains("dia-0-1") && table.stdout.contains("dia-top"), "\(table.stdout) \(table.stderr)")
+        // A chain deeper than the graph's depth bound: cut at 100 levels, the cut node marked.
+        var previous: String?
+        for index in 0..<120 {
+            let name = "chain-\(index)"
+            let created = try await admin.send(.POST, "/session", json: [
+                "name": name, "image": "python:3.11", "starts_at": reserved, "dependencies": previous.map { [$0] } ?? [],
+            ])
+            #expect(created.status == 201, "\(name): \(created.text)")
+            previous = name
+        }
+        let chain = try await admin.send(.GET, "/session/chain-119/dependency-graph")
+        #expect(chain.status == 200, "\(chain.text.prefix(300))")
+        var depth = 0
+        var cut: [String: Any]? = chain.json
+        while let node = cut, let next = (node["depends_on"] as? [[String: Any]])?.first {
+            depth += 1
+            cut = next
+        }
+        #expect(depth + 1 == 100, "the chain was shown \(depth + 1) levels deep")
+        #expect(cut?["truncated"] as? Bool == true, "\(String(describing: cut))")
         let tooMany = try await admin.send(.POST, "/session", json: [
             "name": "too-many-deps", "image": "python:3.11", "dependencies": (0..<65).map { "dep-\($0)" },
         ])

@@ -150,7 +150,8 @@ public enum AgentProtocol {
             if let kind = Kind(rawValue: kindText) {
                 self.kind = kind
             } else {
-                self.kind = .start
+                // A kind this agent does not know (a newer manager's): acknowledged and logged, the session left be.
+                self.kind = .stop
                 self.problem = self.problem ?? "unknown command kind '\(kindText.prefix(32))'"
             }
             do {

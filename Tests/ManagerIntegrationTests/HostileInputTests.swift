@@ -71,6 +71,18 @@ import Testing
             #expect(Self.problem(answer).contains("graphql.\(limit)"), "\(label): \(answer.text.prefix(300))")
             #expect(answer.header("Content-Type")?.contains("problem+json") == true, "\(label)")
         }
+        // Two equal definitions in one document trapped GraphQLSwift's validation (found by fuzzing): refused
+        // before it, many times over, as the validation rules word it.
+        let twice = "{ agent_list(limit: 1, offset: 0) { total_count } }"
+        for (query, message) in [(twice + " " + twice, "anonymous operation must be the only"),
+                                 ("query A " + twice + " query A " + twice, "only one operation named \"A\""),
+                                 ("{ ...F } fragment F on Query { __typename } fragment F on Query { __typename }", "only one fragment named \"F\"")] {
+            for _ in 0..<20 {
+                let answer = try await admin.send(.POST, "/admin/gql", json: ["query": query])
+                let errors = answer.json?["errors"] as? [[String: Any]]
+                #expect(answer.status == 400 && (errors?.first?["message"] as? String ?? "").contains(message), "\(answer.text.prefix(300))")
+            }
+        }
         // What the CLI sends still runs.
         let list = try await admin.send(.POST, "/admin/gql", json: [
             "query": "query($l: Int!) { compute_session_list(limit: $l, offset: 0) { items { id name status containers { id agent } dependencies { name id } } total_count } }",

@@ -20,6 +20,8 @@ final class RequestPathTarget: Sendable {
 
     let responder: RouterResponder<ManagerRequestContext>
     let logger: Logger
+    /// One channel for every request (the routes only read its addresses).
+    nonisolated(unsafe) let channel = EmbeddedChannel()
     static let keys = [
         KeypairRecord(accessKey: AccessKey("AKIAFUZZADMIN"), secretKey: "admin-secret", userID: UUID(), email: "admin@fuzz",
                       domainName: "default", isAdmin: true, isActive: true),
@@ -104,8 +106,9 @@ final class RequestPathTarget: Sendable {
         let done = DispatchSemaphore(value: 0)
         let responder = self.responder
         let logger = self.logger
+        let channel = self.channel
         Task {
-            let context = ManagerRequestContext(source: ApplicationRequestContextSource(channel: EmbeddedChannel(), logger: logger))
+            let context = ManagerRequestContext(source: ApplicationRequestContextSource(channel: channel, logger: logger))
             let code: Int
             do {
                 code = Int(try await responder.respond(to: request, context: context).status.code)

@@ -33,6 +33,7 @@ struct GraphQLRoutes {
                 try Self.refuseOverLimit { try self.limits.scan(body.query) }
                 let lookup = try Self.refuseOverLimit {
                     try self.documents.document(for: body.query, schema: self.schema) { document in
+                        try GraphQLDocumentGuard.check(document)
                         try self.limits.check(document, schema: self.schema, operationName: body.operationName,
                                               variables: body.variables ?? [:])
                     }

@@ -33,6 +33,8 @@ public struct GraphQLLimits: Sendable, Equatable {
     var maxTextNesting: Int { max(self.maxDepth * 2 + 8, 32) }
 
     /// Size and bracket nesting of the raw text, ignoring strings, block strings and comments. Linear, no recursion.
+    /// It also refuses (as a GraphQL syntax error) a `\u` escape without four hex digits, which GraphQLSwift's lexer
+    /// cannot survive.
     public func scan(_ text: String) throws {
         let bytes = Array(text.utf8)
         guard bytes.count <= self.maxDocumentBytes else {
@@ -60,7 +62,20 @@ public struct GraphQLLimits: Sendable, Equatable {
                 } else {
                     index += 1
                     while index < bytes.count, bytes[index] != quote, bytes[index] != 0x0A {
-                        index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                        guard bytes[index] == UInt8(ascii: "\\") else {
+                            index += 1
+                            continue
+                        }
+                        // GraphQLSwift's lexer reads the four characters after `\u` without a bound check and traps
+                        // on a document that ends sooner (found by fuzzing): such an escape is refused here.
+                        if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") {
+                            guard index + 5 < bytes.count, bytes[(index + 2)...(index + 5)].allSatisfy(Self.isHexDigit) else {
+                                throw GraphQLError(message: "Syntax Error: Invalid character escape sequence (\\u needs four hex digits).")
+                            }
+                            index += 6
+                        } else {
+                            index += 2
+                        }
                     }
                 }
             case UInt8(ascii: "{"), UInt8(ascii: "("), UInt8(ascii: "["):
@@ -75,6 +90,11 @@ public struct GraphQLLimits: Sendable, Equatable {
             }
             index += 1
         }
+    }
+
+    static func isHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
+            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// Depth, fields, aliases and cost of the operation that will run, with `variables` for `limit: $n`.

@@ -1,7 +1,6 @@
 // swift-tools-version:6.1
-import PackageDescription
-
 import Foundation
+import PackageDescription
 
 /// `MANAGER_FUZZ=1 swift build --product manager-fuzz` builds the fuzz targets for libFuzzer: our own modules get
 /// coverage and AddressSanitizer instrumentation, the dependencies are reused as built (see Fuzz/README.md).

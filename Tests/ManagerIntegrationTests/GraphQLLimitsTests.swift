@@ -60,8 +60,10 @@ import Testing
         #expect(Self.exceeded("{ a: agent_list(limit: 1, offset: 0) { t: total_count } b: agent_list(limit: 1, offset: 0) { u: total_count } }", limits) == "max_aliases")
     }
 
-    @Test("a fragment that spreads itself ends (validation refuses it afterwards)")
+    @Test("a fragment that spreads itself ends (validation refuses it afterwards); spreads with no field are bounded too")
     func fragmentCycle() {
         #expect(Self.exceeded("{ ...A } fragment A on Query { agent_list(limit: 1, offset: 0) { total_count } ...A }") == nil)
+        // Without a bound on spreads this expands 4^12 times before validation could see the cycle.
+        #expect(Self.exceeded("{ ...A } fragment A on Query { ...B ...B ...B ...B } fragment B on Query { ...A ...A ...A ...A }") == "max_fields")
     }
 }

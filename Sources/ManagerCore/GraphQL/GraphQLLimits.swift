@@ -118,6 +118,9 @@ public struct GraphQLLimits: Sendable, Equatable {
         var fields = 0
         var aliases = 0
         var cost = 0.0
+        // Every selection visited, fragment spreads and inline fragments too: fragments made only of spreads
+        // (`A` spreading `B` four times and `B` spreading `A` four times) select no field but expand without end.
+        var visited = 0
         for operation in chosen {
             let root: GraphQLObjectType? = switch operation.operation {
             case .query: schema.queryType
@@ -127,6 +130,10 @@ public struct GraphQLLimits: Sendable, Equatable {
             var stack = [Frame(selections: operation.selectionSet, parent: root, multiplier: 1, depth: 1, fragmentDepth: 0)]
             while let frame = stack.popLast() {
                 for selection in frame.selections.selections {
+                    visited += 1
+                    guard visited <= 2 * self.maxFields else {
+                        throw Exceeded(setting: "max_fields", message: "the document expands to more than \(2 * self.maxFields) selections (fields and fragment spreads).")
+                    }
                     switch selection {
                     case let field as Field:
                         fields += 1

@@ -44,6 +44,7 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
         .target(name: "CFileCopy"),
+        .target(name: "CProcess"),
         .target(
             name: "SchedulerKit",
             swiftSettings: swiftSettings
@@ -55,6 +56,7 @@ let package = Package(
                 "CPostgres",
                 "CHiredis",
                 "CFileCopy",
+                "CProcess",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,7 +2,7 @@
 # Shared helpers: install the system packages, start a private PostgreSQL and Redis under a folder.
 # Sourced by scripts/run-local.sh and scripts/test.sh.
 
-APT_PACKAGES=(postgresql redis-server libpq-dev libhiredis-dev libssl-dev pkg-config python3-venv curl)
+APT_PACKAGES=(postgresql redis-server libpq-dev libhiredis-dev libssl-dev pkg-config python3-venv curl bubblewrap slirp4netns util-linux busybox-static)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -87,12 +87,14 @@ import Testing
             environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey,
             secretKey: manager.adminSecretKey)
         // The session runs until the test releases it, so the restarts below happen mid-session however slow the machine.
-        let release = workDir.appendingPathComponent("release").path
+        // The sandbox sees only its own folder: the release file is put there (`work/` on the host).
         let created = try await cli.run(
-            ["session", "create", "--type", "batch", "-c", "echo started; while [ ! -e '\(release)' ]; do sleep 0.1; done; echo finished",
+            ["session", "create", "--type", "batch", "-c", "echo started; while [ ! -e release ]; do sleep 0.1; done; echo finished",
              "-t", "phoenix-job", "python:3.11"])
         #expect(created.status == 0, "\(created.stderr)")
-        _ = try await probe.waitFor(["phoenix-job"], in: ["RUNNING"], timeout: .seconds(30))
+        let running = try await probe.waitFor(["phoenix-job"], in: ["RUNNING"], timeout: .seconds(30))
+        let sessionID = try #require(running["phoenix-job"]).id.uuidString.lowercased()
+        let release = workDir.appendingPathComponent("sessions-root/sessions/\(sessionID)/work/release").path
 
         // Kill the agent, and stop the manager too while the session runs: neither restart may lose or repeat work.
         try await agent.kill(SIGKILL)

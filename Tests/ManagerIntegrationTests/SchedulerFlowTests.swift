@@ -195,18 +195,25 @@ import Testing
         defer { Task { [pool = setup.pool] in await pool.close() } }
         let created = try await setup.cli.run(["session", "create", "-c", "echo up; exec sleep 300", "-t", "shell", "python:3.11"])
         #expect(created.status == 0, "\(created.stderr)")
-        _ = try await setup.probe.waitFor(["shell"], in: ["RUNNING"])
+        let running = try #require(try await setup.probe.waitFor(["shell"], in: ["RUNNING"])["shell"])
+        let folder = setup.manager.directory.appendingPathComponent("agent/sessions/\(running.id.uuidString.lowercased())")
+        var pidText = ""
+        try await eventually("the agent to record the session's pid") {
+            pidText = (try? String(contentsOf: folder.appendingPathComponent("pid"), encoding: .utf8)) ?? ""
+            return !pidText.isEmpty
+        }
+        let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
         let removed = try await setup.cli.run(["session", "rm", "shell"])
         #expect(removed.status == 0, "\(removed.stdout) \(removed.stderr)")
         let rows = try await setup.probe.waitFor(["shell"], in: ["TERMINATED"], timeout: .seconds(20))
         let row = try #require(rows["shell"])
         #expect(row.statusInfo == "user-requested" && row.exitCode == 143, "\(row)")
         #expect(SessionProbe.when(row, "TERMINATING") != nil)
-        let pidText = try String(
-            contentsOf: setup.manager.directory.appendingPathComponent("agent/sessions/\(row.id.uuidString.lowercased())/pid"),
-            encoding: .utf8)
-        let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(kill(pid, 0) != 0, "the session's process must be gone")
+        // The session's folder goes once the manager has its end (keep_finished = 0).
+        try await eventually("the session's folder to be removed") {
+            !FileManager.default.fileExists(atPath: folder.path)
+        }
     }
 
     @Test("a stream on one replica sees a session enqueued, run and finished through another")

@@ -301,9 +301,10 @@ import Testing
         _ = try await setup.cli.run(["vfolder", "create", "data", "local:volume1"])
         let folder = try await setup.path(of: "data")
         try "mounted!".write(toFile: folder + "/hello.txt", atomically: true, encoding: .utf8)
-        let release = setup.volume.deletingLastPathComponent().appendingPathComponent("release-\(UUID().uuidString)").path
+        // The sandbox sees the folder, not the rest of the host: the release file is put into the folder.
+        let release = folder + "/release"
         try await SchedulerFlowTests.batch(
-            setup.cli, "mounter", "cat data/hello.txt && echo out > data/written.txt && while [ ! -e '\(release)' ]; do sleep 0.1; done",
+            setup.cli, "mounter", "cat data/hello.txt && echo out > data/written.txt && while [ ! -e data/release ]; do sleep 0.1; done",
             extra: ["-m", "data=/home/work/data"])
         let probe = SessionProbe(pool: setup.pool)
         _ = try await probe.waitFor(["mounter"], in: ["RUNNING", "TERMINATED", "ERROR", "CANCELLED"])

@@ -87,7 +87,8 @@ enum ParserTargets {
         if let response = try? JSONDecoder().decode(AgentProtocol.SyncResponse.self, from: data) {
             for command in response.commands where command.problem == nil && command.kind == .start {
                 _ = command.spec.map { AgentState.environmentProblem($0.environ) }
-                _ = command.spec?.mounts?.map(\.target)
+                _ = command.spec?.mounts?.map(\.path)
+                _ = command.spec?.image.map(ImageReference.init)
             }
         }
     }

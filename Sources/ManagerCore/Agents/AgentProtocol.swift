@@ -1,4 +1,5 @@
 import Foundation
+import SchedulerKit
 
 /// The JSON an agent and the manager exchange on `POST /agent-rpc/sync`, the same for the embedded process
 /// agent and for `manager agent` on another machine.
@@ -72,11 +73,21 @@ public enum AgentProtocol {
         public var log: String?
         /// Where `log` starts in the session's output, in bytes; lets the manager drop a chunk it already has.
         public var logOffset: Int64?
-        /// Why a FAILED session failed, in words.
+        /// Why a FAILED session failed, or why a TERMINATED one was killed, in words.
         public var reason: String?
+        /// Set with TERMINATED when the agent knows why the command ended other than by itself.
+        public var cause: Cause?
+        /// What the session used (with RUNNING now and then, and with TERMINATED).
+        public var stats: SessionStats?
+
+        /// Why a session's command ended, when it was not its own doing.
+        public enum Cause: String, Codable, Sendable {
+            /// The kernel killed it for exceeding its memory slot.
+            case oomKilled = "oom-killed"
+        }
 
         enum CodingKeys: String, CodingKey {
-            case status, log, reason
+            case status, log, reason, cause, stats
             case sessionID = "session_id"
             case exitCode = "exit_code"
             case logOffset = "log_offset"
@@ -84,7 +95,7 @@ public enum AgentProtocol {
 
         public init(
             sessionID: UUID, status: Status, exitCode: Int? = nil, log: String? = nil, logOffset: Int64? = nil,
-            reason: String? = nil
+            reason: String? = nil, cause: Cause? = nil, stats: SessionStats? = nil
         ) {
             self.sessionID = sessionID
             self.status = status
@@ -92,6 +103,36 @@ public enum AgentProtocol {
             self.log = log
             self.logOffset = logOffset
             self.reason = reason
+            self.cause = cause
+            self.stats = stats
+        }
+    }
+
+    /// A session's measured use, from its cgroups.
+    public struct SessionStats: Codable, Sendable, Hashable {
+        public var cpuUsedMilliseconds: Int64?
+        public var memoryBytes: Int64?
+        public var memoryPeakBytes: Int64?
+        public var memoryLimitBytes: Int64?
+        public var processes: Int64?
+
+        enum CodingKeys: String, CodingKey {
+            case cpuUsedMilliseconds = "cpu_used_ms"
+            case memoryBytes = "mem_bytes"
+            case memoryPeakBytes = "mem_peak_bytes"
+            case memoryLimitBytes = "mem_limit_bytes"
+            case processes
+        }
+
+        public init(
+            cpuUsedMilliseconds: Int64? = nil, memoryBytes: Int64? = nil, memoryPeakBytes: Int64? = nil,
+            memoryLimitBytes: Int64? = nil, processes: Int64? = nil
+        ) {
+            self.cpuUsedMilliseconds = cpuUsedMilliseconds
+            self.memoryBytes = memoryBytes
+            self.memoryPeakBytes = memoryPeakBytes
+            self.memoryLimitBytes = memoryLimitBytes
+            self.processes = processes
         }
     }
 
@@ -169,20 +210,24 @@ public enum AgentProtocol {
         public var type: String
         public var accessKey: String
         public var command: String?
+        /// The image the session asked for (`python:3.11`); the agent runs it on that root filesystem when the image
+        /// is imported on this agent.
+        public var image: String?
         public var environ: [String: String]
         public var slots: [String: String]
         /// Folders to mount under the session's working folder.
         public var mounts: [Mount]?
 
         enum CodingKeys: String, CodingKey {
-            case name, type, command, environ, slots, mounts
+            case name, type, command, image, environ, slots, mounts
             case accessKey = "access_key"
         }
 
         public init(
             name: String, type: String, accessKey: String, command: String?, environ: [String: String],
-            slots: [String: String], mounts: [Mount]? = nil
+            slots: [String: String], mounts: [Mount]? = nil, image: String? = nil
         ) {
+            self.image = image
             self.name = name
             self.type = type
             self.accessKey = accessKey
@@ -212,11 +257,10 @@ public enum AgentProtocol {
             self.permission = permission
         }
 
-        /// The path under the working folder: the alias (without a leading `/home/work/`), else the name.
-        public var target: String {
-            var path = self.alias ?? self.name
-            if path.hasPrefix("/home/work/") { path.removeFirst("/home/work/".count) }
-            return path
-        }
+        /// Where the folder appears inside the session, or nil when its alias is not a path a session may use.
+        public var path: MountPath? { try? MountPath(alias: self.alias ?? self.name) }
+
+        /// `ro` mounts are read-only inside the session; `rw` and `wd` are writable.
+        public var isReadOnly: Bool { self.permission == "ro" }
     }
 }

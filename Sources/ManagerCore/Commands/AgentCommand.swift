@@ -25,6 +25,16 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Run this many agents in one process (<id>-1 … <id>-N), for load tests.") var instances = 1
     @Flag(help: "Simulate sessions instead of running them: report PREPARING, RUNNING and (for a command) TERMINATED at once, with no process or folder. For load tests of the manager.")
     var simulate = false
+    @Option(help: "How sessions are isolated: bubblewrap or none.") var sandbox = "bubblewrap"
+    @Option(help: "What a session's network reaches: none, outbound (slirp4netns) or host (default: outbound where slirp4netns is installed and the agent is root, else none).")
+    var network: String?
+    @Flag(name: .customLong("allow-unsandboxed-root"), help: "Allow --sandbox none while running as root.")
+    var allowUnsandboxedRoot = false
+    @Option(name: .customLong("sandbox-uid"), help: "The host user sessions run as when the agent is root.") var sandboxUID: UInt32 = 61000
+    @Option(name: .customLong("sandbox-gid"), help: "The host group sessions run as when the agent is root.") var sandboxGID: UInt32 = 61000
+    @Flag(name: .customLong("no-resource-limits"), help: "Run sessions without cgroup limits (when the agent cannot create cgroups).")
+    var noResourceLimits = false
+    @Option(name: .customLong("image-dir"), help: "Imported images (default: <work-dir>/images).") var imageDir = ""
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -38,6 +48,11 @@ struct AgentCommand: AsyncParsableCommand {
         guard self.stopGrace >= 0, self.stopGrace <= 86_400, self.pollWait > 0, self.pollWait <= 30 else {
             throw ValidationError("--stop-grace must be between 0 and 86400 and --poll-wait between 0 and 30")
         }
+        guard SandboxSettings.Mode(rawValue: self.sandbox) != nil else { throw ValidationError("--sandbox must be bubblewrap or none") }
+        if let network, SandboxSettings.Network(rawValue: network) == nil {
+            throw ValidationError("--network must be none, outbound or host")
+        }
+        guard self.sandboxUID > 0, self.sandboxGID > 0 else { throw ValidationError("--sandbox-uid and --sandbox-gid must not be 0") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("--log-level is not a level") }
         guard (self.secret ?? ProcessInfo.processInfo.environment["MANAGER_AGENT_SECRET"]).map({ !$0.isEmpty }) == true else {
             throw ValidationError("give the manager's agent.secret with --secret or MANAGER_AGENT_SECRET")
@@ -61,6 +76,13 @@ struct AgentCommand: AsyncParsableCommand {
                 managerURL: self.manager, secret: secret, stopGrace: .milliseconds(Int64(self.stopGrace * 1000)),
                 pollWait: .milliseconds(Int64(self.pollWait * 1000)))
             settings.simulated = self.simulate
+            settings.sandbox.mode = SandboxSettings.Mode(rawValue: self.sandbox) ?? .bubblewrap
+            settings.sandbox.network = self.network.flatMap(SandboxSettings.Network.init(rawValue:))
+            settings.sandbox.allowUnsandboxedRoot = self.allowUnsandboxedRoot
+            settings.sandbox.hostUID = self.sandboxUID
+            settings.sandbox.hostGID = self.sandboxGID
+            settings.sandbox.resourceLimits = !self.noResourceLimits
+            settings.sandbox.imageDir = self.imageDir
             return ServiceGroupConfiguration.ServiceConfiguration(service: ProcessAgent(settings: settings, logger: logger))
         }
         let group = ServiceGroup(

@@ -28,6 +28,36 @@ public struct ConfigLoader {
         return try self.parse(text, source: path ?? "defaults")
     }
 
+    /// `[agent.local]`'s sandbox keys.
+    fileprivate static func readSandbox(_ reader: TableReader, into sandbox: inout SandboxSettings) throws {
+        try reader.string("agent.local.sandbox") { text in
+            guard let mode = SandboxSettings.Mode(rawValue: text) else {
+                throw ConfigError(description: "agent.local.sandbox must be \"bubblewrap\" or \"none\"")
+            }
+            sandbox.mode = mode
+        }
+        try reader.string("agent.local.network") { text in
+            guard let network = SandboxSettings.Network(rawValue: text) else {
+                throw ConfigError(description: "agent.local.network must be \"none\", \"outbound\" or \"host\"")
+            }
+            sandbox.network = network
+        }
+        try reader.bool("agent.local.allow_unsandboxed_root") { sandbox.allowUnsandboxedRoot = $0 }
+        try reader.int("agent.local.sandbox_uid", range: 1...4_294_967_294) { sandbox.hostUID = UInt32($0) }
+        try reader.int("agent.local.sandbox_gid", range: 1...4_294_967_294) { sandbox.hostGID = UInt32($0) }
+        try reader.bool("agent.local.resource_limits") { sandbox.resourceLimits = $0 }
+        try reader.int("agent.local.pids_limit", range: 16...4_194_304) { sandbox.pidsLimit = $0 }
+        try reader.int("agent.local.max_open_files", range: 64...1_048_576) { sandbox.maxOpenFiles = $0 }
+        try reader.string("agent.local.max_log_size") { text in
+            guard let amount = SlotAmount(parsing: text), amount.milli % 1000 == 0, amount.milli / 1000 >= 4096 else {
+                throw ConfigError(description: "agent.local.max_log_size must be a size of at least 4096 bytes, like \"64m\"")
+            }
+            sandbox.maxLogSize = amount.milli / 1000
+        }
+        try reader.duration("agent.local.keep_finished") { sandbox.keepFinished = $0 }
+        try reader.string("agent.local.image_dir") { sandbox.imageDir = $0 }
+    }
+
     /// Parses TOML text.
     public func parse(_ text: String, source: String = "config") throws -> ManagerConfig {
         let table: TOMLTable
@@ -81,6 +111,8 @@ public struct ConfigLoader {
             config.localAgent.mem = text
         }
         try reader.duration("agent.local.stop_grace") { config.localAgent.stopGrace = $0 }
+        try Self.readSandbox(reader, into: &config.localAgent.sandbox)
+        try reader.bool("agent.local.require_images") { config.localAgent.requireImages = $0 }
         try reader.duration("agent.heartbeat_interval") { config.agents.heartbeatInterval = $0 }
         try reader.string("agent.secret") { config.agents.secret = $0 }
         try reader.duration("agent.heartbeat_timeout") { config.agents.heartbeatTimeout = $0 }

@@ -59,6 +59,10 @@ public struct ManagerConfig: Sendable {
         public var mem: String?
         /// SIGTERM, then SIGKILL after this.
         public var stopGrace: Duration = .seconds(10)
+        /// How sessions are isolated (bubblewrap by default).
+        public var sandbox = SandboxSettings()
+        /// Enqueue refuses an image that is not imported (`manager image import`).
+        public var requireImages = false
     }
 
     /// Agents joining over the network.

@@ -20,6 +20,8 @@ public struct AgentSettings: Sendable {
     /// command, TERMINATED with exit code 0 at once, through the real protocol, without a process or a folder.
     /// For measuring the manager alone.
     public var simulated = false
+    /// How sessions are isolated.
+    public var sandbox = SandboxSettings()
 
     public init(
         id: String, scalingGroup: String, architecture: String = MachineInfo.architecture,

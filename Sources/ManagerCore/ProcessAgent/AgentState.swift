@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import Synchronization
 
@@ -19,7 +20,10 @@ actor AgentState {
 
         var process: Process
         var workspace: SessionWorkspace
+        /// Its cgroups (nil without resource limits): its processes, limits and use.
+        var cgroup: SessionCGroup?
         var logOffset: UInt64 = 0
+        var lastStats = ContinuousClock.now
         var killAt: ContinuousClock.Instant?
         var lastLogReport = ContinuousClock.now
         /// A stop arrived while the process was being spawned.
@@ -28,6 +32,18 @@ actor AgentState {
 
     private let settings: AgentSettings
     private let logger: Logger
+    /// What this host's sandbox can do; set by `prepare` before any command is taken.
+    private var runtime: SandboxRuntime?
+    private var lastSweep = ContinuousClock.now
+    /// Blocking work the state hands to the agent's chore loop (which runs it on the blocking executor): killing
+    /// what is left of a session, removing its cgroups and folder.
+    struct Chore: Sendable {
+        var name: String
+        var work: @Sendable () -> Void
+    }
+
+    nonisolated let chores: AsyncStream<Chore>
+    private let choreQueue: AsyncStream<Chore>.Continuation
     private var sessions: [UUID: Tracked] = [:]
     private var reports: [AgentProtocol.SessionReport] = []
     private var acks: [Int64] = []
@@ -39,38 +55,62 @@ actor AgentState {
 
     static let logChunk = 64 << 10
     static let logInterval: Duration = .seconds(2)
+    static let statsInterval: Duration = .seconds(5)
+    static let sweepInterval: Duration = .seconds(60)
 
     init(settings: AgentSettings, logger: Logger) {
         self.settings = settings
         self.logger = logger
+        (self.chores, self.choreQueue) = AsyncStream.makeStream(of: Chore.self)
     }
+
+    nonisolated func finishChores() { self.choreQueue.finish() }
 
     nonisolated var isRunning: Bool { self.running.load(ordering: .relaxed) }
     nonisolated func stopRunning() { self.running.store(false, ordering: .relaxed) }
 
-    /// After a restart: re-reports what happened while the agent was away and adopts processes still running.
+    /// Checks what this host can do for sessions; throws (and the agent does not start) when the configured
+    /// sandbox cannot be had.
+    func prepare() throws {
+        guard !self.settings.simulated else { return }
+        self.runtime = try SandboxRuntime.prepare(self.settings.sandbox, agentID: self.settings.id, logger: self.logger)
+    }
+
+    private var images: ImageStore { ImageStore(root: self.settings.sandbox.imageRoot(workDir: self.settings.workDir)) }
+
+    /// After a restart: re-reports what happened while the agent was away and adopts processes still running. A
+    /// process is the session's only when it is in the session's cgroups (as recorded outside the sandbox).
     func recover() {
         guard !self.settings.simulated else { return }
         for id in SessionWorkspace.all(agentDir: self.settings.workDir) {
             let workspace = SessionWorkspace(agentDir: self.settings.workDir, sessionID: id)
             guard workspace.has(.started), !workspace.has(.reported) else { continue }
+            let cgroup = workspace.cgroup
             if let code = workspace.exitCode {
-                self.finish(id, workspace: workspace, exitCode: code, logOffset: 0)
+                self.finish(id, workspace: workspace, cgroup: cgroup, exitCode: code, logOffset: 0)
             } else if let pid = workspace.pid {
-                if ProcessLauncher.exists(pid) {
-                    self.sessions[id] = Tracked(process: .adopted(pid), workspace: workspace)
+                if Self.alive(pid, in: cgroup) {
+                    self.sessions[id] = Tracked(process: .adopted(pid), workspace: workspace, cgroup: cgroup)
                     self.reports.append(.init(sessionID: id, status: .running))
                     self.logger.info("adopted a running session", metadata: ["session_id": "\(id)", "pid": "\(pid)"])
                 } else {
-                    self.finish(id, workspace: workspace, exitCode: -1, logOffset: 0)
+                    self.finish(id, workspace: workspace, cgroup: cgroup, exitCode: -1, logOffset: 0)
                 }
             } else if workspace.has(.stopped) {
-                self.finish(id, workspace: workspace, exitCode: nil, logOffset: 0)
+                self.finish(id, workspace: workspace, cgroup: cgroup, exitCode: nil, logOffset: 0)
             } else {
                 self.sessions[id] = Tracked(process: .idle, workspace: workspace)
                 self.reports.append(.init(sessionID: id, status: .running))
             }
         }
+    }
+
+    /// A process is the session's while it exists and (with cgroups) is a member of the session's cgroups, so a
+    /// reused pid is never taken for the session.
+    static func alive(_ pid: pid_t, in cgroup: SessionCGroup?) -> Bool {
+        guard ProcessLauncher.exists(pid) else { return false }
+        guard let cgroup else { return true }
+        return cgroup.members().contains(pid)
     }
 
     func handle(_ commands: [AgentProtocol.Command]) async {
@@ -133,12 +173,14 @@ actor AgentState {
             return
         }
         self.reports.append(.init(sessionID: id, status: .preparing))
-        do {
-            try workspace.link(command.spec?.mounts ?? [])
-        } catch {
-            logger.error("cannot mount the session's folders", metadata: ["error": "\(error)"])
-            self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot mount the session's folders: \(error)"))
-            return
+        if let spec = command.spec, let runtime = self.runtime {
+            do {
+                _ = try SessionSandbox(runtime: runtime, workspace: workspace, sessionID: id, spec: spec, imageRoot: nil).mounts()
+            } catch {
+                logger.error("cannot mount the session's folders", metadata: ["error": "\(error)"])
+                self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot mount the session's folders: \(error)"))
+                return
+            }
         }
         guard let spec = command.spec, let script = spec.command, !script.isEmpty else {
             self.sessions[id] = Tracked(process: .idle, workspace: workspace)
@@ -146,35 +188,54 @@ actor AgentState {
             logger.info("session running without a command")
             return
         }
-        var environment = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "LC_ALL", "TZ"].contains($0.key) }
-        if environment["PATH"] == nil { environment["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
-        environment["HOME"] = workspace.workDir.path
-        for (key, value) in spec.environ { environment[key] = value }
-        environment["BACKENDAI_SESSION_ID"] = id.uuidString.lowercased()
-        environment["BACKENDAI_SESSION_NAME"] = spec.name
-        environment["BACKENDAI_SESSION_TYPE"] = spec.type
-        environment["BACKENDAI_AGENT_ID"] = self.settings.id
+        guard let runtime = self.runtime else {
+            self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent's sandbox is not ready"))
+            return
+        }
+        var environment = spec.environ.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        environment += [
+            ("BACKENDAI_SESSION_ID", id.uuidString.lowercased()), ("BACKENDAI_SESSION_NAME", spec.name),
+            ("BACKENDAI_SESSION_TYPE", spec.type), ("BACKENDAI_AGENT_ID", self.settings.id),
+        ]
+        let imageRoot = self.images.rootfs(for: spec.image)
+        let sandbox = SessionSandbox(runtime: runtime, workspace: workspace, sessionID: id, spec: spec, imageRoot: imageRoot)
         // The spawn runs on the blocking executor; the actor serves other calls meanwhile, so the session is
         // tracked as `starting` and a stop that comes in between is applied once the process exists.
         self.sessions[id] = Tracked(process: .starting, workspace: workspace)
         do {
-            let pid = try await BlockingExecutor.shared.run(name: "spawn") { [environment] in
-                try ProcessLauncher.spawn(command: script, workspace: workspace, environment: environment)
+            let started = try await BlockingExecutor.shared.run(name: "spawn") { [environment] in
+                try sandbox.start(environment: environment)
             }
-            try? workspace.record(pid: pid)
             var tracked = self.sessions[id] ?? Tracked(process: .starting, workspace: workspace)
-            tracked.process = .child(pid)
+            tracked.process = .child(started.pid)
+            tracked.cgroup = started.cgroup
             if tracked.stopRequested {
-                ProcessLauncher.signalGroup(pid, SIGTERM)
+                Self.signal(tracked, SIGTERM)
                 tracked.killAt = .now + self.settings.stopGrace
             }
             self.sessions[id] = tracked
             self.reports.append(.init(sessionID: id, status: .running))
-            logger.info("session process started", metadata: ["pid": "\(pid)"])
+            logger.info("session process started", metadata: [
+                "pid": "\(started.pid)", "image_root": "\(imageRoot ?? "host")", "sandbox": "\(runtime.settings.mode.rawValue)",
+            ])
         } catch {
             self.sessions[id] = nil
             logger.error("cannot start the session process", metadata: ["error": "\(error)"])
-            self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot start the session process: \(error)"))
+            self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot start the session: \(error)"))
+        }
+    }
+
+    /// Signals every process of the session: its cgroups' members, or (without cgroups) its process group.
+    static func signal(_ tracked: Tracked, _ signal: Int32) {
+        switch tracked.process {
+        case .child(let pid), .adopted(let pid):
+            if let cgroup = tracked.cgroup {
+                cgroup.signalAll(signal)
+            } else {
+                ProcessLauncher.signalGroup(pid, signal)
+            }
+        case .idle, .starting:
+            break
         }
     }
 
@@ -204,7 +265,7 @@ actor AgentState {
             if !workspace.has(.reported) {
                 // Never started here (or already gone): the `started` marker keeps a late start from running it.
                 try? workspace.mark(.started)
-                self.finish(id, workspace: workspace, exitCode: workspace.exitCode, logOffset: 0)
+                self.finish(id, workspace: workspace, cgroup: workspace.cgroup, exitCode: workspace.exitCode, logOffset: 0)
             }
             return
         }
@@ -214,16 +275,17 @@ actor AgentState {
             self.sessions[id] = tracked
         case .idle:
             self.sessions[id] = nil
-            self.finish(id, workspace: workspace, exitCode: nil, logOffset: tracked.logOffset)
+            self.finish(id, workspace: workspace, cgroup: tracked.cgroup, exitCode: nil, logOffset: tracked.logOffset)
         case .child(let pid), .adopted(let pid):
-            ProcessLauncher.signalGroup(pid, SIGTERM)
+            Self.signal(tracked, SIGTERM)
             tracked.killAt = .now + self.settings.stopGrace
             self.sessions[id] = tracked
             logger.info("session process signalled", metadata: ["pid": "\(pid)", "signal": "SIGTERM"])
         }
     }
 
-    /// Reaps ended processes, escalates overdue stops to SIGKILL, and collects new output.
+    /// Reaps ended processes, escalates overdue stops to SIGKILL (the whole cgroup: nothing a session forked or
+    /// `setsid`ed survives), keeps the output log under its cap, and collects new output and use.
     func monitor() {
         let now = ContinuousClock.now
         for (id, var tracked) in self.sessions {
@@ -234,44 +296,118 @@ actor AgentState {
             case .child(let pid):
                 if let code = ProcessLauncher.reap(child: pid) { exitCode = .some(tracked.workspace.exitCode ?? code) }
             case .adopted(let pid):
-                if !ProcessLauncher.exists(pid) { exitCode = .some(tracked.workspace.exitCode ?? -1) }
+                if !Self.alive(pid, in: tracked.cgroup) { exitCode = .some(tracked.workspace.exitCode ?? -1) }
             }
             if let exitCode {
                 self.sessions[id] = nil
-                self.finish(id, workspace: tracked.workspace, exitCode: exitCode, logOffset: tracked.logOffset)
+                self.finish(id, workspace: tracked.workspace, cgroup: tracked.cgroup, exitCode: exitCode, logOffset: tracked.logOffset)
                 continue
             }
             if let killAt = tracked.killAt, now >= killAt {
-                switch tracked.process {
-                case .child(let pid), .adopted(let pid): ProcessLauncher.signalGroup(pid, SIGKILL)
-                case .idle, .starting: break
+                if let cgroup = tracked.cgroup {
+                    self.choreQueue.yield(.init(name: "kill") { cgroup.killAll() })
+                } else {
+                    Self.signal(tracked, SIGKILL)
                 }
                 tracked.killAt = nil
             }
-            if now - tracked.lastLogReport >= Self.logInterval {
-                let (text, offset) = tracked.workspace.readLog(from: tracked.logOffset, limit: Self.logChunk)
+            _ = tracked.workspace.capLog(limit: self.settings.sandbox.maxLogSize)
+            var stats: AgentProtocol.SessionStats?
+            if now - tracked.lastStats >= Self.statsInterval, let cgroup = tracked.cgroup {
+                stats = Self.stats(of: cgroup)
+                tracked.lastStats = now
+            }
+            if now - tracked.lastLogReport >= Self.logInterval || stats != nil {
+                let (text, start, offset) = tracked.workspace.readLog(from: tracked.logOffset, limit: Self.logChunk)
                 tracked.lastLogReport = now
-                if !text.isEmpty {
-                    self.reports.append(.init(sessionID: id, status: .running, log: text, logOffset: Int64(tracked.logOffset)))
+                if !text.isEmpty || stats != nil {
+                    self.reports.append(.init(
+                        sessionID: id, status: .running, log: text.isEmpty ? nil : text, logOffset: Int64(start), stats: stats))
                     tracked.logOffset = offset
                 }
             }
             self.sessions[id] = tracked
         }
+        if now - self.lastSweep >= Self.sweepInterval {
+            self.lastSweep = now
+            self.sweepFinished()
+        }
     }
 
-    /// Queues the TERMINATED report with the rest of the output (its last MiB).
-    private func finish(_ id: UUID, workspace: SessionWorkspace, exitCode: Int?, logOffset: UInt64, extraLog: String = "") {
-        var offset = logOffset
-        var text = ""
-        while text.utf8.count < (1 << 20) {
-            let (chunk, next) = workspace.readLog(from: offset, limit: Self.logChunk)
-            guard !chunk.isEmpty else { break }
-            text += chunk
-            offset = next
+    static func stats(of cgroup: SessionCGroup) -> AgentProtocol.SessionStats {
+        let usage = cgroup.usage()
+        return .init(
+            cpuUsedMilliseconds: usage.cpuNanoseconds.map { $0 / 1_000_000 }, memoryBytes: usage.memoryBytes,
+            memoryPeakBytes: usage.memoryPeakBytes, memoryLimitBytes: cgroup.memoryLimit(), processes: usage.pids)
+    }
+
+    /// Queues the final report with the rest of the output (its last MiB) and what the session used: TERMINATED
+    /// with the exit code (and `oom-killed` when the kernel killed it for memory), or FAILED when the sandbox could
+    /// not be set up. Then whatever is left in its cgroups (slirp4netns, strays) is killed and the cgroups removed.
+    private func finish(_ id: UUID, workspace: SessionWorkspace, cgroup: SessionCGroup?, exitCode: Int?, logOffset: UInt64) {
+        var stats: AgentProtocol.SessionStats?
+        var cause: AgentProtocol.SessionReport.Cause?
+        var extra = ""
+        if let cgroup {
+            stats = Self.stats(of: cgroup)
+            if cgroup.oomKills() > 0 {
+                cause = .oomKilled
+                let limit = stats?.memoryLimitBytes.map { " (\($0) bytes)" } ?? ""
+                extra = "\n[agent: the session was killed: out of memory, it used all of its memory slot\(limit)]\n"
+            }
         }
-        self.reports.append(.init(
-            sessionID: id, status: .terminated, exitCode: exitCode, log: text + extraLog, logOffset: Int64(logOffset)))
+        let sandboxed = self.runtime?.settings.mode == .bubblewrap
+        if sandboxed, exitCode != nil, workspace.has(.started), !workspace.sandboxStarted, workspace.pid != nil {
+            self.reports.append(.init(
+                sessionID: id, status: .failed, reason: "the agent cannot start the session's sandbox: \(workspace.logTail())"))
+        } else {
+            var offset = logOffset
+            // The last MiB is what the manager keeps: skip what would only be dropped.
+            let end = workspace.logBase + UInt64(workspace.logSize)
+            if end > offset + (1 << 20) { offset = end - (1 << 20) }
+            var text = ""
+            var start: UInt64?
+            while text.utf8.count < (1 << 20) {
+                let (chunk, from, next) = workspace.readLog(from: offset, limit: Self.logChunk)
+                guard !chunk.isEmpty else { break }
+                if start == nil { start = from }
+                text += chunk
+                offset = next
+            }
+            self.reports.append(.init(
+                sessionID: id, status: .terminated, exitCode: exitCode, log: text + extra, logOffset: Int64(start ?? offset),
+                reason: cause == .oomKilled ? "out of memory" : nil, cause: cause, stats: stats))
+        }
+        let network = workspace.networkPID
+        self.choreQueue.yield(.init(name: "session-cleanup") {
+            if let cgroup {
+                cgroup.killAll()
+                cgroup.remove()
+            } else if let network, Self.isNetworkHelper(network) {
+                kill(network, SIGKILL)
+            }
+        })
+    }
+
+    /// Without cgroups, slirp4netns is found by its pid record: signalled only while that pid is still it.
+    static func isNetworkHelper(_ pid: pid_t) -> Bool {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return String(decoding: data.prefix { $0 != 0 }, as: UTF8.self).hasSuffix("slirp4netns")
+    }
+
+    /// Removes the folders of sessions the manager has the end of, once `keep_finished` has passed.
+    private func sweepFinished() {
+        let keep = self.settings.sandbox.keepFinished
+        let folders = SessionWorkspace.all(agentDir: self.settings.workDir)
+            .map { SessionWorkspace(agentDir: self.settings.workDir, sessionID: $0) }
+            .filter { workspace in
+                guard let finished = workspace.finishedAt else { return false }
+                return Date().timeIntervalSince(finished) >= Double(keep.components.seconds)
+            }
+        guard !folders.isEmpty else { return }
+        self.choreQueue.yield(.init(name: "session-folders") {
+            for folder in folders { try? folder.remove() }
+        })
     }
 
     /// Reports and acknowledgements waiting to be sent.
@@ -284,8 +420,16 @@ actor AgentState {
         self.reports.removeFirst(min(reports.count, self.reports.count))
         let acked = Set(acks)
         self.acks.removeAll { acked.contains($0) }
+        var done: [SessionWorkspace] = []
         for report in reports where (report.status == .terminated || report.status == .failed) && !self.settings.simulated {
-            try? SessionWorkspace(agentDir: self.settings.workDir, sessionID: report.sessionID).mark(.reported)
+            let workspace = SessionWorkspace(agentDir: self.settings.workDir, sessionID: report.sessionID)
+            try? workspace.mark(.reported)
+            done.append(workspace)
+        }
+        if !done.isEmpty && self.settings.sandbox.keepFinished == .zero {
+            self.choreQueue.yield(.init(name: "session-folders") { [done] in
+                for folder in done { try? folder.remove() }
+            })
         }
         // Acknowledged commands are not sent again (and the markers make a late duplicate harmless).
         self.handled.subtract(acked)

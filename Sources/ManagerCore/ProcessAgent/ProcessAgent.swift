@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// Runs sessions as host processes for the manager, through the agent protocol (`AgentProtocol`).
+/// Runs sessions for the manager, each in its own sandbox (`SessionSandbox`), through the agent protocol (`AgentProtocol`).
 ///
 /// Two loops share one state: a long poll that receives commands, and a monitor that reaps processes every
 /// 50 ms and sends reports and acknowledgements as soon as there are any. Commands are acknowledged only after
@@ -36,6 +36,13 @@ public final class ProcessAgent: Service, Sendable {
     }
 
     public func run() async throws {
+        do {
+            try await self.state.prepare()
+        } catch {
+            self.logger.critical("the process agent cannot start", metadata: ["error": "\(error)"])
+            try? await self.client.shutdown()
+            throw error
+        }
         await self.state.recover()
         self.logger.info("process agent starting", metadata: [
             "manager": "\(self.settings.managerURL)", "scaling_group": "\(self.settings.scalingGroup)",
@@ -67,10 +74,12 @@ public final class ProcessAgent: Service, Sendable {
                         look.finish()
                     }
                     group.addTask { await self.monitorLoop(looks) }
+                    group.addTask { await self.choreLoop() }
                 }
             }
         } onGracefulShutdown: {
             self.state.stopRunning()
+            self.state.finishChores()
         }
         try? await self.client.shutdown()
     }
@@ -94,6 +103,21 @@ public final class ProcessAgent: Service, Sendable {
                     self.logger.warning("cannot reach the manager", metadata: ["error": "\(error)", "attempts": "\(failures)"])
                 }
                 try? await Task.sleep(for: .milliseconds(min(2000, 100 * failures)))
+            }
+        }
+    }
+
+    /// Runs the state's blocking chores on the blocking executor, each as soon as it comes.
+    private func choreLoop() async {
+        await withDiscardingTaskGroup { group in
+            for await chore in self.state.chores {
+                group.addTask {
+                    do {
+                        try await BlockingExecutor.shared.run(name: chore.name) { chore.work() }
+                    } catch {
+                        self.logger.warning("agent chore failed", metadata: ["chore": "\(chore.name)", "error": "\(error)"])
+                    }
+                }
             }
         }
     }

@@ -45,6 +45,7 @@ struct SchedulingDecisionWriter {
                     INSERT INTO agent_commands (agent_id, session_id, kind, payload)
                     SELECT s.agent_id, s.id, 'start', jsonb_build_object(
                         'name', s.name, 'type', s.session_type, 'access_key', s.access_key, 'command', s.startup_command,
+                        'image', s.image,
                         'environ', CASE WHEN jsonb_typeof(s.environ) = 'object' THEN s.environ ELSE '{}'::jsonb END,
                         'slots', s.occupying_slots,
                         'mounts', (SELECT coalesce(jsonb_agg(m), '[]'::jsonb) FROM jsonb_array_elements(

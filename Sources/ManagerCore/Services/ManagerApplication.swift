@@ -190,10 +190,12 @@ extension ManagerApplication {
         var slots = MachineInfo.slots
         if let cpu = local.cpu { slots["cpu"] = cpu }
         if let mem = local.mem { slots["mem"] = mem }
-        return AgentSettings(
+        var settings = AgentSettings(
             id: local.id, scalingGroup: local.scalingGroup, slots: slots, workDir: local.workDir,
             managerURL: "http://\(host):\(self.config.server.port)", secret: secret, stopGrace: local.stopGrace,
             pollWait: self.config.agents.heartbeatInterval)
+        settings.sandbox = local.sandbox
+        return settings
     }
 
     static func randomSecret() -> String {

@@ -49,12 +49,25 @@ final class AgentProcess: @unchecked Sendable {
 
     func log() -> String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }
 
-    /// Kills what sessions left running (their process groups), from the pid files the agent wrote.
+    /// Kills what sessions left running: every process in their cgroups (from the records the agent wrote), and
+    /// their process groups.
     func killSessionProcesses() {
-        let root = self.workDir.appendingPathComponent("sessions-root")
+        Self.killSessions(under: self.workDir.appendingPathComponent("sessions-root"))
+    }
+
+    static func killSessions(under root: URL) {
         guard let enumerator = FileManager.default.enumerator(atPath: root.path) else { return }
-        for case let path as String in enumerator where path.hasSuffix("/pid") {
-            if let text = try? String(contentsOfFile: root.appendingPathComponent(path).path, encoding: .utf8),
+        for case let path as String in enumerator {
+            let file = root.appendingPathComponent(path).path
+            if path.hasSuffix("/cgroup.json"), let data = FileManager.default.contents(atPath: file),
+                let record = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let folders = record["folders"] as? [String: String]
+            {
+                for folder in folders.values {
+                    let members = (try? String(contentsOfFile: folder + "/cgroup.procs", encoding: .utf8)) ?? ""
+                    for pid in members.split(separator: "\n").compactMap({ pid_t($0) }) { Foundation.kill(pid, SIGKILL) }
+                }
+            } else if path.hasSuffix("/pid"), let text = try? String(contentsOfFile: file, encoding: .utf8),
                 let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
             {
                 Foundation.kill(-pid, SIGKILL)

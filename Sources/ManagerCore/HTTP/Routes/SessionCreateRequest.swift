@@ -4,11 +4,6 @@ import SchedulerKit
 /// Reads `POST /session`'s body (the official client's shape, with Backend.AI's aliases) into a
 /// `SessionCreation`, refusing bad input with a 400 that names the field.
 enum SessionCreateRequest {
-    static let reservedAliases: Set<String> = [
-        ".terminfo", ".jupyter", ".tmux.conf", ".ssh", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/media", "/mnt",
-        "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/home",
-    ]
-
     /// Dependencies one session may name; the graph of a session is bounded by this and by
     /// `DependencyGraph.maxNodes`.
     static let maxDependencies = 64
@@ -190,23 +185,22 @@ enum SessionCreateRequest {
                 guard case .string(let alias) = target, alias.unicodeScalars.count <= 255 else {
                     throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))' must be a path string.")
                 }
-                var normalized = alias
-                if normalized.hasPrefix("/home/work/") { normalized.removeFirst("/home/work/".count) }
-                while normalized.hasSuffix("/") { normalized.removeLast() }
-                guard !normalized.isEmpty else { throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))': Alias name cannot be empty.") }
-                if Self.reservedAliases.contains(normalized) || VFolderName.isReservedDotfile(normalized) {
+                let path: MountPath
+                do {
+                    path = try MountPath(alias: alias)
+                } catch .notNormal {
+                    throw APIError.invalidAPIParams(
+                        "'config.mount_map.\(source.prefix(64))': the mount path '\(alias.prefix(64))' must be a plain path (no '.', '..', empty parts or control characters).")
+                } catch {
+                    throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))': \(error)")
+                }
+                let normalized = path.alias
+                if !normalized.hasPrefix("/"), VFolderName.isReservedDotfile(String(normalized.split(separator: "/").first ?? "")) {
                     throw APIError.invalidAPIParams("'config.mount_map.\(source.prefix(64))': \(normalized.prefix(64)) is reserved for internal path.")
                 }
                 if pairs.contains(where: { $0.key == normalized }) && normalized != source {
                     throw APIError.invalidAPIParams(
                         "'config.mount_map.\(source.prefix(64))': Alias name cannot be set to an existing folder name: \(normalized.prefix(64))")
-                }
-                let parts = normalized.split(separator: "/", omittingEmptySubsequences: false)
-                guard !normalized.hasPrefix("/"), !parts.contains(".."), !parts.contains("."), !parts.contains(""),
-                    !normalized.unicodeScalars.contains(where: { $0.value < 0x20 })
-                else {
-                    throw APIError.invalidAPIParams(
-                        "'config.mount_map.\(source.prefix(64))': the mount path '\(alias.prefix(64))' must stay inside /home/work.")
                 }
                 aliases[source] = normalized
                 if !names.contains(source) { names.append(source) }
@@ -218,9 +212,19 @@ enum SessionCreateRequest {
         if Set(requests.map(\.alias)).count != requests.count {
             throw APIError.invalidAPIParams("'config.mount_map': Duplicate alias folder name exists.")
         }
+        // A folder name without a mount_map entry is mounted at /home/work/<name>; names are checked elsewhere,
+        // but a name such as `.ssh` is still refused here.
+        var paths: [MountPath] = []
         for request in requests {
-            if let other = requests.first(where: { $0.alias != request.alias && $0.alias.hasPrefix(request.alias + "/") }) {
-                throw APIError.invalidAPIParams("'config.mount_map': VFolder mount path \(request.alias) overlaps with \(other.alias)")
+            guard let path = try? MountPath(alias: request.alias) else {
+                throw APIError.invalidAPIParams("'config.mounts': '\(request.name.prefix(64))' cannot be mounted at \(request.alias.prefix(64)).")
+            }
+            paths.append(path)
+        }
+        for (i, outer) in paths.enumerated() {
+            for inner in paths[(i + 1)...] where outer.overlaps(inner) {
+                let (short, long) = outer.path.count <= inner.path.count ? (outer, inner) : (inner, outer)
+                throw APIError.invalidAPIParams("'config.mount_map': VFolder mount path \(short.alias) overlaps with \(long.alias)")
             }
         }
         return requests

@@ -1,0 +1,226 @@
+import CProcess
+import Foundation
+import Glibc
+import SchedulerKit
+
+/// Starts one session in its sandbox: its folder and `/etc`, its cgroups and limits, the bubblewrap command line,
+/// and (with `outbound`) its network, before the command runs. Blocking: called on the blocking executor.
+struct SessionSandbox {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// A started session: the pid the agent waits for (bubblewrap's, or the wrapper's without a sandbox), its
+    /// cgroups, and slirp4netns when it has one.
+    struct Started: Sendable {
+        var pid: pid_t
+        var cgroup: SessionCGroup?
+    }
+
+    let runtime: SandboxRuntime
+    let workspace: SessionWorkspace
+    let sessionID: UUID
+    let spec: AgentProtocol.SessionSpec
+    /// The image's root folder when the image is imported on this agent.
+    let imageRoot: String?
+
+    /// The sandbox's own environment under the session's: a login-like one for user `work`.
+    static let baseEnvironment: [(String, String)] = [
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), ("HOME", MountPath.home),
+        ("USER", "work"), ("LOGNAME", "work"), ("LANG", "C.UTF-8"), ("SHELL", "/bin/sh"),
+    ]
+
+    /// Without a sandbox the command runs in the folder with `/bin/sh -c`, and its exit code is written where a
+    /// restarted agent can read it.
+    static let hostWrapper = #"""
+        cd "$1" || exit 126
+        /bin/sh -c "$2"
+        code=$?
+        printf '%s' "$code" > "$3.tmp" && mv "$3.tmp" "$3"
+        exit $code
+        """#
+
+    func limits() -> SessionCGroup.Limits {
+        let cpu = self.spec.slots["cpu"].flatMap(SlotAmount.init(parsing:)).map(\.milli).flatMap { $0 > 0 ? $0 : nil }
+        let mem = self.spec.slots["mem"].flatMap(SlotAmount.init(parsing:)).map { $0.milli / 1000 }.flatMap { $0 > 0 ? $0 : nil }
+        return .init(cpuMilli: cpu, memoryBytes: mem, pids: self.runtime.settings.pidsLimit)
+    }
+
+    func start(environment: [(String, String)]) throws -> Started {
+        let settings = self.runtime.settings
+        try self.workspace.prepare(owner: (settings.effectiveHostUID, settings.effectiveHostGID))
+        let mounts = try self.mounts()
+        var cgroup: SessionCGroup?
+        if let layout = self.runtime.cgroups {
+            cgroup = try SessionCGroup.create(layout: layout, name: self.sessionID.uuidString.lowercased(), limits: self.limits())
+            try self.workspace.record(cgroup: cgroup)
+        }
+        do {
+            let pid: pid_t
+            switch settings.mode {
+            case .bubblewrap: pid = try self.startSandboxed(environment: environment, mounts: mounts, cgroup: cgroup)
+            case .none: pid = try self.startOnHost(environment: environment, mounts: mounts, cgroup: cgroup)
+            }
+            return Started(pid: pid, cgroup: cgroup)
+        } catch {
+            cgroup?.killAll()
+            cgroup?.remove()
+            throw error
+        }
+    }
+
+    /// The session's vfolders, checked again here: a path a session may use, a folder that exists. A writable
+    /// folder's top is given to the sessions' host user when the agent runs as root, so `work` can write there.
+    func mounts() throws -> [SandboxArguments.Mount] {
+        var mounts: [SandboxArguments.Mount] = []
+        for mount in self.spec.mounts ?? [] {
+            guard let path = mount.path else {
+                throw Failure(description: "the vfolder '\(mount.name.prefix(64))' cannot be mounted at '\((mount.alias ?? mount.name).prefix(64))'")
+            }
+            var info = cproc_stat()
+            guard mount.hostPath.hasPrefix("/"), cproc_stat_path(mount.hostPath, 0, &info) == 0, cproc_file_kind(info.mode) == 1 else {
+                throw Failure(description: "the vfolder '\(mount.name.prefix(64))' is not on this agent at \(mount.hostPath.prefix(256))")
+            }
+            if !mount.isReadOnly, self.runtime.runsAsRoot, self.runtime.settings.mode == .bubblewrap, info.uid == 0 {
+                chown(mount.hostPath, self.runtime.settings.hostUID, self.runtime.settings.hostGID)
+            }
+            mounts.append(.init(hostPath: mount.hostPath, path: path, readOnly: mount.isReadOnly))
+        }
+        for (index, mount) in mounts.enumerated() {
+            if let other = mounts[(index + 1)...].first(where: { $0.path.overlaps(mount.path) }) {
+                throw Failure(description: "the mounts at \(mount.path) and \(other.path) overlap")
+            }
+        }
+        return mounts
+    }
+
+    private func startSandboxed(environment: [(String, String)], mounts: [SandboxArguments.Mount], cgroup: SessionCGroup?) throws -> pid_t {
+        let runtime = self.runtime
+        let hostname = String(self.spec.name.prefix(63))
+        let etc = try self.workspace.writeEtc(hostname: hostname, network: runtime.network, imageRoot: self.imageRoot)
+        let outbound = runtime.network == .outbound
+        var arguments = SandboxArguments(
+            rootSource: self.imageRoot ?? "/",
+            rootEntries: self.imageRoot.map { root in
+                SandboxRuntime.entries(of: root, named: nil).filter { !SandboxArguments.imageRootSkipped.contains($0.name) }
+            } ?? runtime.hostRoot,
+            etcSource: self.imageRoot.map { $0 + "/etc" } ?? "/etc",
+            etcEntries: self.imageRoot.map { SandboxRuntime.entries(of: $0 + "/etc", named: nil) } ?? runtime.hostEtc,
+            generatedEtc: etc, workDir: self.workspace.workDir.path, mounts: mounts, hostname: hostname,
+            network: runtime.network, environment: Self.baseEnvironment + environment, command: self.spec.command ?? "",
+            statusFD: 3)
+        var pipes: [Int32] = []
+        defer { pipes.forEach { close($0) } }
+        var descriptors: [ProcessLauncher.Descriptor] = [
+            .null, .append(self.workspace.logPath), .same(1), .truncate(self.workspace.statusPath), .read(self.workspace.argsPath),
+        ]
+        var info: (read: Int32, write: Int32) = (-1, -1)
+        var block: (read: Int32, write: Int32) = (-1, -1)
+        if outbound {
+            info = try Self.pipe()
+            block = try Self.pipe()
+            pipes += [info.read, info.write, block.read, block.write]
+            descriptors += [.inherit(info.write), .inherit(block.read)]
+            arguments.infoFD = 5
+            arguments.blockFD = 6
+        }
+        try self.workspace.writeArguments(SandboxArguments.encode(arguments.options()))
+        let pid = try ProcessLauncher.spawn(
+            runtime.dropPrivileges + arguments.commandLine(bwrap: runtime.bwrap, argsFD: 4), descriptors: descriptors,
+            cgroupProcs: cgroup?.procsFiles ?? [], maxOpenFiles: runtime.settings.maxOpenFiles,
+            environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+        try? self.workspace.record(pid: pid)
+        guard outbound, let slirp = runtime.slirp4netns else { return pid }
+        // The child's ends are its own now; ours would keep the pipes from reporting EOF.
+        close(info.write)
+        close(block.read)
+        pipes.removeAll { $0 == info.write || $0 == block.read }
+        do {
+            let text = try Self.readAll(info.read, timeout: 10)
+            guard let child = SandboxStatus.number(after: "\"child-pid\"", in: text) else {
+                throw Failure(description: "bubblewrap did not start the sandbox: \(self.workspace.logTail())")
+            }
+            let ready = try Self.pipe()
+            defer { close(ready.read) }
+            let slirpPID: pid_t
+            do {
+                slirpPID = try ProcessLauncher.spawn(
+                    [slirp, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
+                     // By path: slirp4netns would otherwise join the sandbox's user namespace first, which
+                     // bubblewrap replaces (--disable-userns) while this runs, and lose the right to enter.
+                     "--netns-type=path", "--ready-fd=3", "/proc/\(child)/ns/net", "tap0"],
+                    descriptors: [.null, .append(self.workspace.networkLogPath), .same(1), .inherit(ready.write)],
+                    cgroupProcs: cgroup?.procsFiles ?? [], maxOpenFiles: 1024, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+                close(ready.write)
+            } catch {
+                close(ready.write)
+                throw error
+            }
+            try? self.workspace.record(networkPID: slirpPID)
+            let answer = try Self.readAll(ready.read, timeout: 10, until: 1)
+            guard answer == "1" else {
+                throw Failure(description: "slirp4netns could not attach the session's network: \(self.workspace.networkLogTail())")
+            }
+            var go: UInt8 = 0x31
+            _ = Glibc.write(block.write, &go, 1)
+            return pid
+        } catch {
+            kill(pid, SIGKILL)
+            _ = ProcessLauncher.reapBlocking(pid)
+            throw error
+        }
+    }
+
+    private func startOnHost(environment: [(String, String)], mounts: [SandboxArguments.Mount], cgroup: SessionCGroup?) throws -> pid_t {
+        try self.workspace.link(mounts)
+        var env = ProcessInfo.processInfo.environment.filter { ["PATH", "LANG", "LC_ALL", "TZ"].contains($0.key) }
+        if env["PATH"] == nil { env["PATH"] = "/usr/local/bin:/usr/bin:/bin" }
+        env["HOME"] = self.workspace.workDir.path
+        for (name, value) in environment { env[name] = value }
+        let pid = try ProcessLauncher.spawn(
+            ["/bin/sh", "-c", Self.hostWrapper, "session-wrapper", self.workspace.workDir.path, self.spec.command ?? "",
+             self.workspace.exitCodePath],
+            descriptors: [.null, .append(self.workspace.logPath), .same(1)], cgroupProcs: cgroup?.procsFiles ?? [],
+            maxOpenFiles: self.runtime.settings.maxOpenFiles, environment: env)
+        try? self.workspace.record(pid: pid)
+        return pid
+    }
+
+    static func pipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        // Close-on-exec: not inherited by other children spawned meanwhile (spawn gives each child only its own).
+        guard cproc_pipe_cloexec(&fds) == 0 else { throw Failure(description: "pipe: \(String(cString: strerror(errno)))") }
+        return (fds[0], fds[1])
+    }
+
+    /// Reads until EOF (or `until` bytes), waiting at most `timeout` seconds in all.
+    static func readAll(_ fd: Int32, timeout: Double, until limit: Int = 1 << 16) throws -> String {
+        var bytes: [UInt8] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < limit {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { throw Failure(description: "the sandbox did not answer within \(Int(timeout)) s") }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(left * 1000))
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, limit - bytes.count)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// bubblewrap's `--json-status-fd` file: `{"child-pid": N, …}` once the sandbox exists, `{"exit-code": N}` when
+/// its command ended. Written by bubblewrap outside the sandbox, so a session cannot forge it.
+enum SandboxStatus {
+    static func number(after key: String, in text: String) -> Int? {
+        guard let range = text.range(of: key, options: .backwards) else { return nil }
+        let rest = text[range.upperBound...].drop { $0 == ":" || $0 == " " || $0 == "\t" || $0 == "\n" }
+        let digits = rest.prefix { $0.isASCII && ($0.isNumber || $0 == "-") }
+        return digits.count <= 12 ? Int(digits) : nil
+    }
+}

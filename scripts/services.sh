@@ -53,14 +53,38 @@ stop_postgres() {
   [ -f "$dir/data/postmaster.pid" ] && pg_run "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-# start_redis DIR PORT
-start_redis() {
+# secure_postgres DIR PORT: the superuser gets the password in $PGPASSWORD and every connection (socket or
+# loopback) must give it (scram-sha-256); until then the cluster trusts every local connection. Idempotent.
+secure_postgres() {
   local dir=$1 port=$2
+  psql -h 127.0.0.1 -p "$port" -U postgres -qc "ALTER USER postgres PASSWORD '$PGPASSWORD'" >/dev/null
+  local hba="$dir/data/pg_hba.conf"
+  if ! grep -q '^# secured by scripts/services.sh' "$hba" 2>/dev/null; then
+    printf '%s\n' '# secured by scripts/services.sh' 'local all all scram-sha-256' \
+      'host all all 127.0.0.1/32 scram-sha-256' 'host all all ::1/128 scram-sha-256' > "$hba.new"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$hba.new"; fi
+    mv "$hba.new" "$hba"
+    pg_run "$PG_BIN/pg_ctl" -D "$dir/data" reload >/dev/null
+  fi
+}
+
+# start_redis DIR PORT [PASSWORD]: with a password, every client must AUTH first.
+start_redis() {
+  local dir=$1 port=$2 password=${3:-}
   mkdir -p "$dir"
+  local auth=()
+  if [ -n "$password" ]; then auth=(--requirepass "$password"); fi
   redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
-    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+    --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" "${auth[@]}"
+  for _ in $(seq 50); do REDISCLI_AUTH=$password redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0; sleep 0.1; done
   cat "$dir/redis.log" >&2; return 1
+}
+
+# random_secret FILE: a secret kept in FILE (0600), made on first use.
+random_secret() {
+  local file=$1
+  if [ ! -s "$file" ]; then (umask 077; python3 -c 'import secrets; print(secrets.token_hex(24))' > "$file"); fi
+  cat "$file"
 }
 
 stop_redis() {

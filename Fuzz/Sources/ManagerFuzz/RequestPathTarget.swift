@@ -49,7 +49,7 @@ final class RequestPathTarget: Sendable {
         do { schema = GraphQLSchemaBox(try ManagerGraphQLSchema.make()) } catch { fatalError("schema: \(error)") }
         GraphQLRoutes(
             schema: schema.schema, keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool), sessions: sessions,
-            agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), maxBodySize: 1 << 20,
+            agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), images: PostgresImageStore(pool: pool), maxBodySize: 1 << 20,
             limits: GraphQLLimits()
         ).register(on: router)
         SessionRoutes(sessions: sessions, maxBodySize: 1 << 20).register(on: router)

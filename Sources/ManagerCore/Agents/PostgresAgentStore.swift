@@ -63,10 +63,13 @@ public struct PostgresAgentStore: Sendable {
                 guard !ids.isEmpty else { continue }
                 stale += try await Self.advance(ids, to: phase, agentID: agentID, in: tx)
             }
-            var terminated: [(UUID, Int?)] = []
+            var stats: [UUID: AgentProtocol.SessionStats] = [:]
+            for report in reports { if let stat = report.stats { stats[report.sessionID] = stat } }
+            if !stats.isEmpty { try await Self.storeStats(stats, agentID: agentID, in: tx) }
+            var terminated: [(UUID, Int?, AgentProtocol.SessionReport.Cause?)] = []
             var seen = Set<UUID>()
             for report in reports where report.status == .terminated && seen.insert(report.sessionID).inserted {
-                terminated.append((report.sessionID, report.exitCode))
+                terminated.append((report.sessionID, report.exitCode, report.cause))
             }
             if !terminated.isEmpty { try await Self.terminate(terminated, agentID: agentID, in: tx) }
             var failed: [(UUID, String)] = []
@@ -116,6 +119,17 @@ public struct PostgresAgentStore: Sendable {
             """)
     }
 
+    /// What the sessions used, in Backend.AI's stat shape (`live_stat` while they run, `last_stat` after).
+    static func storeStats(_ stats: [UUID: AgentProtocol.SessionStats], agentID: String, in tx: PostgresSession) async throws {
+        let ids = stats.keys.sorted { $0.uuidString < $1.uuidString }
+        try await tx.execute(
+            """
+            UPDATE sessions s SET last_stat = v.stat::jsonb
+            FROM unnest(\(UUIDArray(ids))::uuid[], \(ids.map { SessionStatJSON.backendAI(stats[$0] ?? .init()).text })::text[]) AS v(id, stat)
+            WHERE s.id = v.id AND s.agent_id = \(agentID)
+            """)
+    }
+
     /// Moves the sessions to PREPARING or RUNNING where they are behind, with their events; returns the ids whose
     /// report found the session already ended (a repeated report about a session still active counts as applied).
     static func advance(
@@ -150,7 +164,9 @@ public struct PostgresAgentStore: Sendable {
 
     /// Ends the sessions with their exit codes: result and status_info as Backend.AI sets them, the batch outcome
     /// event and `session_terminated` for each, and a scheduler wake-up for their groups.
-    static func terminate(_ sessions: [(UUID, Int?)], agentID: String, in tx: PostgresSession) async throws {
+    static func terminate(
+        _ sessions: [(UUID, Int?, AgentProtocol.SessionReport.Cause?)], agentID: String, in tx: PostgresSession
+    ) async throws {
         let now = Date()
         let rows = try await tx.query(
             """
@@ -159,14 +175,17 @@ public struct PostgresAgentStore: Sendable {
                 status_data = jsonb_build_object('kernel', jsonb_build_object('exit_code', r.code),
                                                  'session', jsonb_build_object('status', 'terminated')),
                 status_history = s.status_history || jsonb_build_object('TERMINATED', \(Timestamp.pythonISO(now))),
-                result = CASE WHEN s.session_type <> 'batch' THEN s.result
+                result = CASE WHEN r.cause <> '' THEN 'FAILURE'
+                              WHEN s.session_type <> 'batch' THEN s.result
                               WHEN r.code = 0 THEN 'SUCCESS' ELSE 'FAILURE' END,
-                status_info = CASE WHEN s.status = 'TERMINATING' THEN s.status_info
+                status_info = CASE WHEN r.cause <> '' THEN r.cause
+                                   WHEN s.status = 'TERMINATING' THEN s.status_info
                                    WHEN s.session_type <> 'batch' THEN 'self-terminated'
                                    WHEN r.code = 0 THEN 'task-finished' ELSE 'task-failed' END
-            FROM (SELECT u.id, nullif(u.code, '')::int AS code
-                  FROM unnest(\(UUIDArray(sessions.map(\.0)))::uuid[], \(sessions.map { $0.1.map(String.init) ?? "" })::text[])
-                       AS u(id, code)) r
+            FROM (SELECT u.id, nullif(u.code, '')::int AS code, u.cause
+                  FROM unnest(\(UUIDArray(sessions.map(\.0)))::uuid[], \(sessions.map { $0.1.map(String.init) ?? "" })::text[],
+                              \(sessions.map { $0.2?.rawValue ?? "" })::text[])
+                       AS u(id, code, cause)) r
             WHERE s.id = r.id AND s.agent_id = \(agentID) AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
             RETURNING s.id, s.session_type, s.result, s.status_info, s.scaling_group_name, r.code
             """)
@@ -178,7 +197,10 @@ public struct PostgresAgentStore: Sendable {
             let id: UUID = try row.decode("id")
             let code: Int? = try row.decodeOptional("code")
             reasons[id] = try row.decodeOptional("status_info") ?? ""
-            if try row.decode("session_type", as: String.self) == SessionType.batch.rawValue {
+            // A batch session's outcome, and any session the kernel killed for memory, is an event of its own.
+            if try row.decode("session_type", as: String.self) == SessionType.batch.rawValue
+                || reasons[id] == AgentProtocol.SessionReport.Cause.oomKilled.rawValue
+            {
                 let success = try row.decode("result", as: String.self) == SessionResult.success.rawValue
                 events.append((id, success ? "session_success" : "session_failure", code))
             }

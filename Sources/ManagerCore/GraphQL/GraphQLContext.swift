@@ -9,6 +9,7 @@ struct GraphQLContext: Sendable {
     let sessions: any SessionStore
     let agents: PostgresAgentStore
     let folders: PostgresVFolderStore
+    let images: PostgresImageStore
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

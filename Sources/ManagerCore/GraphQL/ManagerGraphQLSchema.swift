@@ -17,6 +17,7 @@ enum ManagerGraphQLSchema {
         for (name, field) in try SessionSchema.queryFields(object: session) { queryFields[name] = field }
         for (name, field) in try AgentSchema.queryFields(object: try AgentSchema.object()) { queryFields[name] = field }
         for (name, field) in try VFolderSchema.queryFields(object: try VFolderSchema.object()) { queryFields[name] = field }
+        for (name, field) in ImageSchema.queryFields(object: try ImageSchema.object()) { queryFields[name] = field }
         queryFields["keypair"] = GraphQLField(
             type: keypair, args: ["domain_name": GraphQLArgument(type: GraphQLString), "access_key": GraphQLArgument(type: GraphQLString)],
             resolve: { _, _, context, _ in

@@ -82,7 +82,24 @@ enum SessionSchema {
             "startup_command": session.startupCommand as (any Sendable)?, "result": session.result.rawValue,
             "occupying_slots": session.occupyingSlots, "requested_slots": session.requestedSlots,
             "resource_opts": session.resourceOpts, "idle_checks": JSONValue.object([]),
-            "exit_code": session.exitCode as (any Sendable)?, "containers": [[String: any Sendable]](),
+            "exit_code": session.exitCode as (any Sendable)?, "containers": [Self.mainKernel(session)],
+        ]
+    }
+
+    /// The session's one kernel (Backend.AI's main container): its status, slots and measured use — `live_stat`
+    /// while it runs, `last_stat` always.
+    static func mainKernel(_ session: SessionRecord) -> [String: any Sendable] {
+        let running = SessionOccupancy.activeStatuses.contains(session.status)
+        let image = ImageReference(session.image)
+        return [
+            "id": session.id, "session_id": session.id, "cluster_role": "main", "cluster_idx": 0,
+            "cluster_hostname": "main1", "image": session.image, "registry": image?.registry ?? "",
+            "status": session.status.rawValue, "status_info": session.statusInfo as (any Sendable)?,
+            "status_data": session.statusData, "status_changed": session.statusChanged,
+            "agent": session.agentID as (any Sendable)?, "container_id": nil as (any Sendable)?,
+            "resource_opts": session.resourceOpts, "occupied_slots": session.occupyingSlots, "preopen_ports": [Int](),
+            "live_stat": running && session.lastStat != .null ? session.lastStat : nil as (any Sendable)?,
+            "last_stat": session.lastStat == .null ? nil as (any Sendable)? : session.lastStat,
         ]
     }
 

@@ -71,9 +71,13 @@ actor AgentState {
 
     /// Checks what this host can do for sessions; throws (and the agent does not start) when the configured
     /// sandbox cannot be had.
-    func prepare() throws {
+    func prepare() async throws {
         guard !self.settings.simulated else { return }
-        self.runtime = try SandboxRuntime.prepare(self.settings.sandbox, agentID: self.settings.id, logger: self.logger)
+        let (settings, id, logger) = (self.settings.sandbox, self.settings.id, self.logger)
+        // It runs bubblewrap once to check user namespaces: blocking work, on the blocking executor.
+        self.runtime = try await BlockingExecutor.shared.run(name: "sandbox-check") {
+            try SandboxRuntime.prepare(settings, agentID: id, logger: logger)
+        }
     }
 
     private var images: ImageStore { ImageStore(root: self.settings.sandbox.imageRoot(workDir: self.settings.workDir)) }

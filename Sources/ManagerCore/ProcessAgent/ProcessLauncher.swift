@@ -107,25 +107,42 @@ enum ProcessLauncher {
         for fd in 100..<(100 + lowest) { posix_spawn_file_actions_addclose(&actions, fd) }
     }
 
-    /// Runs a short command to its end (for checks at start), with its output.
-    static func runQuietly(_ words: [String]) -> (status: Int32, output: String) {
+    /// Runs a short command to its end (for checks at start), with its output (at most 64 KiB). Blocking.
+    static func runQuietly(_ words: [String], timeout: Duration = .seconds(30)) -> (status: Int32, output: String) {
         guard let program = words.first else { return (-1, "") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = Array(words.dropFirst())
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return (-1, "\(error)")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("manager-check-\(UUID().uuidString)").path
+        defer { unlink(output) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        Self.closeFrom(3, in: &actions)
+        let argv = words.map { strdup($0) } + [nil]
+        let envp = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
         }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, program, &actions, nil, argv, envp)
+        guard result == 0 else { return (-1, "cannot run \(program): \(String(cString: strerror(result)))") }
+        let deadline = ContinuousClock.now + timeout
+        var code: Int?
+        while code == nil {
+            code = Self.reap(child: pid)
+            if code == nil {
+                guard ContinuousClock.now < deadline else {
+                    kill(pid, SIGKILL)
+                    _ = Self.reapBlocking(pid)
+                    return (-1, "\(program) did not finish within \(timeout)")
+                }
+                usleep(5_000)
+            }
+        }
+        let data = FileManager.default.contents(atPath: output) ?? Data()
+        return (Int32(code ?? -1), String(decoding: data.prefix(1 << 16), as: UTF8.self))
     }
 
     /// The exit code of a child that has ended (128 + signal when killed), or nil while it runs. Never blocks.

@@ -23,10 +23,10 @@ struct SandboxRuntime: Sendable {
     let hostEtc: [SandboxArguments.Entry]
     let runsAsRoot: Bool
 
+    /// A program on the agent's PATH (the standard folders when PATH is unset).
     static func find(_ program: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let folders = path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
-        return folders.map { $0 + "/" + program }.first { access($0, X_OK) == 0 }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        return path.split(separator: ":").map { $0 + "/" + program }.first { access($0, X_OK) == 0 }
     }
 
     static func prepare(_ settings: SandboxSettings, agentID: String, logger: Logger) throws -> SandboxRuntime {

@@ -79,10 +79,13 @@ public struct ManagerApplication {
         let maxBody = self.config.server.maxBodySize
         GraphQLRoutes(
             schema: try ManagerGraphQLSchema.make(), keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool),
-            sessions: sessions, agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool),
+            sessions: sessions, agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), images: PostgresImageStore(pool: pool),
             maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
-        SessionRoutes(sessions: sessions, maxBodySize: maxBody).register(on: router)
+        SessionRoutes(
+            sessions: sessions, maxBodySize: maxBody,
+            requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil
+        ).register(on: router)
         SessionEventRoutes(sessions: sessions, signal: signal).register(on: router)
         SystemRoutes(
             health: HealthCheck(pool: pool, redis: redis), metrics: registry,

@@ -30,6 +30,8 @@ public struct SessionRecord: Sendable {
     public var statusChanged: Date
     public var result: SessionResult
     public var exitCode: Int?
+    /// What the session used, as its agent last measured (Backend.AI's stat shape), or null.
+    public var lastStat: JSONValue = .null
 }
 
 /// What `POST /session` asks for, validated by the handler.

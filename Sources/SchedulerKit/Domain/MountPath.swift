@@ -50,12 +50,13 @@ public struct MountPath: Hashable, Sendable, CustomStringConvertible {
         while text.count > 1 && text.hasSuffix("/") { text.removeLast() }
         guard !text.isEmpty, text != "/home/work/" else { throw .empty }
         let absolute = text.hasPrefix("/") ? text : Self.home + "/" + text
+        if absolute == "/" { throw .reserved(absolute) }
         let parts = absolute.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         guard !parts.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
             !absolute.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f })
         else { throw .notNormal }
         // Above /home/work (`/`, `/home`, `/home/work` itself) would hide the session's own folder.
-        if (Self.home + "/").hasPrefix(absolute + "/") || absolute == "/" { throw .reserved(absolute) }
+        if (Self.home + "/").hasPrefix(absolute + "/") { throw .reserved(absolute) }
         for folder in Self.systemFolders where absolute == folder || absolute.hasPrefix(folder + "/") {
             throw .reserved(absolute)
         }

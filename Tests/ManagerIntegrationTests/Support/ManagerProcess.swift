@@ -139,6 +139,24 @@ final class ManagerProcess: @unchecked Sendable {
         throw Failure(description: "manager did not start: \(self.log())")
     }
 
+    /// Runs `manager serve` expecting it to stop by itself (a refusal at start), with its exit status and log.
+    func runToExit(environment extra: [String: String] = [:], timeout: Duration = .seconds(30)) async throws -> (status: Int32, log: String) {
+        var environment = Self.cleanEnvironment()
+        for (key, value) in extra { environment[key] = value }
+        let pid = try spawn(
+            TestEnvironment.managerExecutable, ["serve", "--config", self.configPath],
+            environment: environment, currentDirectory: TestEnvironment.repositoryRoot,
+            stdout: self.logPath, stderr: self.logPath)
+        self.pid = pid
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let status = self.reap() { return (status, self.log()) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        _ = try await self.stop(signal: SIGKILL)
+        throw Failure(description: "manager did not stop by itself: \(self.log().suffix(3000))")
+    }
+
     /// The exit status if the process has ended (and reaps it), else nil.
     private func reap() -> Int32? {
         guard let pid = self.pid else { return nil }

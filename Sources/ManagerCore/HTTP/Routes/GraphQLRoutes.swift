@@ -14,6 +14,7 @@ struct GraphQLRoutes {
     let sessions: any SessionStore
     let agents: PostgresAgentStore
     let folders: PostgresVFolderStore
+    let images: PostgresImageStore
     let maxBodySize: Int
     let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
@@ -46,7 +47,7 @@ struct GraphQLRoutes {
                         schema: self.schema, documentAST: document, rootValue: (),
                         context: GraphQLContext(
                             identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
-                            sessions: self.sessions, agents: self.agents, folders: self.folders),
+                            sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images),
                         variableValues: body.variables ?? [:], operationName: body.operationName)
                 }
             } catch let error as GraphQLError {

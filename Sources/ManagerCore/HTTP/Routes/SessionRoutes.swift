@@ -8,6 +8,8 @@ import SchedulerKit
 struct SessionRoutes {
     let sessions: any SessionStore
     let maxBodySize: Int
+    /// Set when only imported images may run (`[agent.local] require_images`).
+    var requiredImages: (any ImageCatalog)? = nil
 
     func register(on router: Router<ManagerRequestContext>) {
         router.post("/session", use: self.create)
@@ -29,6 +31,15 @@ struct SessionRoutes {
         let identity = try context.requireIdentity()
         let body = try await JSONResponse.decode(JSONValue.self, from: request, limit: self.maxBodySize)
         let (creation, _) = try SessionCreateRequest.parse(body, identity: identity)
+        if let catalog = self.requiredImages {
+            guard let reference = ImageReference(creation.image),
+                try await catalog.image(reference, architecture: creation.architecture) != nil
+            else {
+                throw APIError.notFound(
+                    "image-not-found", title: "Unknown image",
+                    msg: "The image '\(creation.image.prefix(128))' (\(creation.architecture.prefix(32))) is not imported; see `manager image import`.")
+            }
+        }
         do {
             switch try await self.sessions.enqueue(creation) {
             case .created(let session):

@@ -36,7 +36,7 @@ public struct PostgresSessionStore: SessionStore {
         SELECT s.id, s.name, s.session_type, s.access_key, s.user_uuid, s.domain_name, g.name AS group_name,
                s.scaling_group_name, s.agent_id, s.image, s.architecture, s.tag, s.requested_slots, s.occupying_slots,
                s.resource_opts, s.startup_command, s.callback_url, s.starts_at, s.created_at, s.terminated_at, s.status,
-               s.status_info, s.status_data, s.status_history, s.status_changed, s.result, s.exit_code
+               s.status_info, s.status_data, s.status_history, s.status_changed, s.result, s.exit_code, s.last_stat
         FROM sessions s JOIN groups g ON g.id = s.group_id
         """
 
@@ -293,6 +293,7 @@ public struct PostgresSessionStore: SessionStore {
             status: SessionStatus(rawValue: try row.decode("status")) ?? .error, statusInfo: try row.decodeOptional("status_info"),
             statusData: try json("status_data"), statusHistory: try json("status_history"),
             statusChanged: try row.decode("status_changed"),
-            result: SessionResult(rawValue: try row.decode("result")) ?? .undefined, exitCode: try row.decodeOptional("exit_code"))
+            result: SessionResult(rawValue: try row.decode("result")) ?? .undefined, exitCode: try row.decodeOptional("exit_code"),
+            lastStat: try row.decodeOptional("last_stat", as: JSONB.self).map { try JSONValue.decode($0.text) } ?? .null)
     }
 }

@@ -1,0 +1,104 @@
+import Foundation
+import SchedulerKit
+import Testing
+@testable import ManagerCore
+
+/// The pure parts of the sandbox: the bubblewrap command line and the cgroup layout, from values only.
+@Suite("Sandbox arguments and cgroup layout")
+struct SandboxArgumentsTests {
+    static func arguments(network: SandboxSettings.Network, mounts: [SandboxArguments.Mount] = []) -> SandboxArguments {
+        SandboxArguments(
+            rootSource: "/", rootEntries: [.init(name: "usr", kind: .directory), .init(name: "bin", kind: .symlink("usr/bin"))],
+            etcSource: "/etc", etcEntries: [.init(name: "ssl", kind: .directory), .init(name: "passwd", kind: .file)],
+            generatedEtc: ["passwd": "/agent/s/sandbox/passwd"], workDir: "/agent/s/work", mounts: mounts, hostname: "job-1",
+            network: network, environment: [("A", "1")], command: "echo hi", statusFD: 3)
+    }
+
+    static func pairs(_ args: [String], _ flag: String) -> [[String]] {
+        var found: [[String]] = []
+        for (index, arg) in args.enumerated() where arg == flag && index + 2 < args.count {
+            found.append([args[index + 1], args[index + 2]])
+        }
+        return found
+    }
+
+    @Test("namespaces, an unprivileged user, the host's system read-only, our /etc files, /home/work, mounts ro or rw in parent order")
+    func layout() throws {
+        let mounts = [
+            SandboxArguments.Mount(hostPath: "/v/inner", path: try MountPath(alias: "data/inner"), readOnly: false),
+            SandboxArguments.Mount(hostPath: "/v/data", path: try MountPath(alias: "data"), readOnly: true),
+        ]
+        let args = Self.arguments(network: .none, mounts: mounts).options()
+        for flag in ["--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--new-session", "--disable-userns", "--clearenv"] {
+            #expect(args.contains(flag), "\(flag)")
+        }
+        #expect(!args.contains("--die-with-parent"), "sessions outlive an agent restart")
+        #expect(Self.pairs(args, "--uid").isEmpty == false && args[args.firstIndex(of: "--uid")! + 1] == "1000")
+        let ro = Self.pairs(args, "--ro-bind")
+        #expect(ro.contains(["/usr", "/usr"]) && ro.contains(["/etc/ssl", "/etc/ssl"]) && ro.contains(["/agent/s/sandbox/passwd", "/etc/passwd"]))
+        #expect(!ro.contains(["/etc/passwd", "/etc/passwd"]), "the host's passwd is never shown")
+        #expect(Self.pairs(args, "--symlink").contains(["usr/bin", "/bin"]))
+        let binds = Self.pairs(args, "--bind")
+        #expect(binds.first == ["/agent/s/work", "/home/work"])
+        #expect(ro.contains(["/v/data", "/home/work/data"]) && binds.contains(["/v/inner", "/home/work/data/inner"]))
+        let parent = try #require(args.firstIndex(of: "/home/work/data"))
+        let child = try #require(args.firstIndex(of: "/home/work/data/inner"))
+        #expect(parent < child, "a folder inside another is bound after it")
+        #expect(Self.pairs(args, "--setenv").contains(["A", "1"]))
+        #expect(args.suffix(2) == ["--json-status-fd", "3"])
+        let line = Self.arguments(network: .none).commandLine(bwrap: "/usr/bin/bwrap", argsFD: 4)
+        #expect(line == ["/usr/bin/bwrap", "--args", "4", "--", "/bin/sh", "-c", "echo hi"])
+    }
+
+    @Test("the network policy: host shares the namespace, none and outbound get their own")
+    func network() {
+        #expect(!Self.arguments(network: .host).options().contains("--unshare-net"))
+        #expect(Self.arguments(network: .outbound).options().contains("--unshare-net"))
+    }
+
+    @Test("cgroup v1 hybrid (this machine's shape): per-controller folders under the agent's own paths")
+    func v1() throws {
+        let cgroup = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/abc\n2:cpuacct:/\n1:cpu:/\n0::/\n"
+        let mountinfo = """
+            30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+            31 25 0:27 / /sys/fs/cgroup/cpu rw,nosuid - cgroup cgroup rw,cpu
+            32 25 0:28 / /sys/fs/cgroup/cpuacct rw,nosuid - cgroup cgroup rw,cpuacct
+            33 25 0:29 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+            34 25 0:30 / /sys/fs/cgroup/pids rw,nosuid - cgroup cgroup rw,pids
+            """
+        let layout = try #require(CGroupLayout.detect(cgroupFile: cgroup, mountinfo: mountinfo))
+        #expect(layout.version == .v1)
+        let folders = layout.sessionFolders("s1")
+        #expect(folders["memory"] == "/sys/fs/cgroup/memory/process_api/abc/manager-sessions/s1")
+        #expect(folders["cpu"] == "/sys/fs/cgroup/cpu/manager-sessions/s1")
+        #expect(folders["cpuacct"] == "/sys/fs/cgroup/cpuacct/manager-sessions/s1")
+        #expect(folders["pids"] == "/sys/fs/cgroup/pids/manager-sessions/s1")
+    }
+
+    @Test("cgroup v2 (unified) and co-mounted cpu,cpuacct; escaped mount points")
+    func v2() throws {
+        let layout = try #require(CGroupLayout.detect(
+            cgroupFile: "0::/system.slice/manager.service\n",
+            mountinfo: "25 1 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"))
+        #expect(layout.version == .v2)
+        #expect(layout.sessionFolders("s1") == ["unified": "/sys/fs/cgroup/system.slice/manager.service/manager-sessions/s1"])
+        let comounted = try #require(CGroupLayout.detect(
+            cgroupFile: "3:cpu,cpuacct:/a\n2:memory:/a\n1:pids:/a\n",
+            mountinfo: """
+                1 1 0:1 / /cg/cpu\\040acct rw - cgroup cgroup rw,cpu,cpuacct
+                2 1 0:2 / /cg/memory rw - cgroup cgroup rw,memory
+                3 1 0:3 / /cg/pids rw - cgroup cgroup rw,pids
+                """))
+        let folders = comounted.sessionFolders("s")
+        #expect(folders["cpu"] == "/cg/cpu acct/a/manager-sessions/s" && folders["cpuacct"] == nil)
+        #expect(CGroupLayout.detect(cgroupFile: "", mountinfo: "") == nil)
+    }
+
+    @Test("bubblewrap's status: the child's pid, then the exit code")
+    func status() {
+        let text = "{ \"child-pid\": 17515, \"pid-namespace\": 4026532181 }\n{ \"exit-code\": 137 }\n"
+        #expect(SandboxStatus.number(after: "\"child-pid\"", in: text) == 17515)
+        #expect(SandboxStatus.number(after: "\"exit-code\"", in: text) == 137)
+        #expect(SandboxStatus.number(after: "\"exit-code\"", in: "{ \"child-pid\": 1 }") == nil)
+    }
+}

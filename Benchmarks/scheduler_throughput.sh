@@ -7,6 +7,7 @@
 # AGENT_CPU sets each agent's cpu slots (sessions ask for 1): 4 makes free slots the limit, 100 takes it away.
 # DRAIN=1 starts the agents only after every session is enqueued (measures scheduling without the enqueue rate).
 # SIMULATE=1 runs the agents with --simulate: no processes, reports at once (measures the manager alone).
+# AGENT_ARGS adds flags to `manager agent`, e.g. "--sandbox none --allow-unsandboxed-root" to measure without the sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/stack.sh
@@ -24,7 +25,7 @@ secret = "bench-secret"
 TOML
 bench_serve
 AGENTS_CMD="$MANAGER_BIN agent --manager http://127.0.0.1:$PORT --secret bench-secret --id bench --instances $AGENTS \
-  --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level warning ${SIMULATE:+--simulate} >$WORK/agents.log 2>&1"
+  --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level warning ${SIMULATE:+--simulate} ${AGENT_ARGS:-} >$WORK/agents.log 2>&1"
 AFTER=()
 if [ "${DRAIN:-0}" = 1 ]; then
   AFTER=(--after-enqueue "$AGENTS_CMD")

@@ -46,6 +46,13 @@ struct SandboxTests {
         return Setup(manager: manager, cli: cli, pool: pool, volume: volume, probe: SessionProbe(pool: pool))
     }
 
+    /// max_open_files (65536), or the host's hard limit when that is lower and cannot be raised.
+    static var expectedOpenFiles: Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 65536 }
+        return geteuid() == 0 && limit.rlim_max < 65536 ? Int(limit.rlim_max) : 65536
+    }
+
     /// The port of the test PostgreSQL (from its conninfo).
     static func postgresPort(_ environment: TestEnvironment) -> Int {
         let part = environment.postgresAdmin.split(separator: " ").first { $0.hasPrefix("port=") }
@@ -76,6 +83,7 @@ struct SandboxTests {
             echo hello > /tmp/t && echo "tmp=$(cat /tmp/t)"
             touch /usr/x 2>/dev/null && echo USR-WRITABLE || echo usr-readonly
             echo "home=$HOME pwd=$(pwd) mine=$MINE"
+            echo "nofile=$(ulimit -n)"
             python3 - <<'EOF'
             import socket
             for name, host, port in [("pg-loopback", "127.0.0.1", \(pgPort)), ("redis-loopback", "127.0.0.1", \(environment.redisPort)),
@@ -95,7 +103,7 @@ struct SandboxTests {
             "uid=1000 gid=1000 user=work", "host=prober", "CapEff:\t0000000000000000", "NoNewPrivs:\t1", "state-hidden",
             "config-hidden", "root-hidden", "neighbour-hidden", "neighbour-process-hidden", "tmp=hello", "usr-readonly",
             "home=/home/work pwd=/home/work mine=value-of-mine", "pg-loopback unreachable", "redis-loopback unreachable",
-            "pg-host unreachable", "manager unreachable",
+            "pg-host unreachable", "manager unreachable", "nofile=\(Self.expectedOpenFiles)",
         ] {
             #expect(out.contains(expected), "missing '\(expected)' in:\n\(out)")
         }
@@ -189,6 +197,15 @@ struct SandboxTests {
         #expect(forked < 64 && running <= 64, "\(out)")
         try await eventually("no sleep 4321 left on the host") { !Self.hostHasProcess(matching: "sleep 4321") }
 
+        // cpu = 0.5: a busy loop gets about half a processor (the cfs quota), whatever the machine has.
+        try await SchedulerFlowTests.batch(
+            setup.cli, "spinner", "python3 -c 'import os, time\nt = time.time()\nwhile time.time() - t < 2: pass\nu = os.times()\nprint(\"share\", (u.user + u.system) / (time.time() - t))'",
+            extra: ["-r", "cpu=0.5"])
+        #expect(try await setup.finished(["spinner"])["spinner"]?.result == "SUCCESS")
+        let spun = try await setup.logs("spinner").split(separator: " ")
+        let share = spun.firstIndex(of: "share").flatMap { Double(spun[$0 + 1].trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 9
+        #expect(share < 0.7, "cpu share \(share) with a 0.5 quota")
+
         // live_stat while running, last_stat after: the agent's cgroup figures.
         try await SchedulerFlowTests.batch(setup.cli, "measured", "python3 -c 'x = bytearray(50 << 20); import time; time.sleep(8)'")
         _ = try await setup.probe.waitFor(["measured"], in: ["RUNNING"])
@@ -200,6 +217,68 @@ struct SandboxTests {
             ])
             return reply.text.contains("mem") && reply.text.contains("cpu_used") && reply.text.contains("stats.max")
         }
+    }
+
+    @Test("network: outbound reaches the host's own address from outside, never its loopback; none reaches nothing")
+    func network() async throws {
+        let environment = try TestEnvironment.current()
+        // A listener on every address of this host; the session dials the host's first non-loopback address.
+        let address = try #require(Self.externalAddress(), "the host has no non-loopback IPv4 address for the outbound test")
+        let portFile = try environment.scratchDirectory("listener").appendingPathComponent("port").path
+        let listener = try spawn(
+            "/usr/bin/python3",
+            ["-c", "import socket, sys\ns = socket.socket(); s.bind(('0.0.0.0', 0)); s.listen(8)\nopen(sys.argv[1], 'w').write(str(s.getsockname()[1]))\nwhile True:\n    c, _ = s.accept(); c.sendall(b'hello-from-host'); c.close()", portFile],
+            environment: [:], currentDirectory: nil, stdout: "/dev/null", stderr: "/dev/null")
+        defer { kill(listener, SIGKILL); var status: Int32 = 0; waitpid(listener, &status, 0) }
+        var port = 0
+        try await eventually("the listener") {
+            port = Int((try? String(contentsOfFile: portFile, encoding: .utf8)) ?? "") ?? 0
+            return port > 0
+        }
+        let dial = """
+            python3 -c '
+            import socket
+            for name, host in [("external", "\(address)"), ("loopback", "127.0.0.1"), ("host-loopback", "10.0.2.2")]:
+                s = socket.socket(); s.settimeout(3)
+                try:
+                    s.connect((host, \(port))); print(name, s.recv(64).decode())
+                except OSError as e:
+                    print(name, "unreachable")
+            '
+            """
+        let outbound = try await Self.setUp(agentConfig: #"network = "outbound""#)
+        defer { Task { [pool = outbound.pool] in await pool.close() } }
+        try await SchedulerFlowTests.batch(outbound.cli, "dialer", dial)
+        _ = try await outbound.finished(["dialer"])
+        let out = try await outbound.logs("dialer")
+        #expect(out.contains("external hello-from-host") && out.contains("loopback unreachable") && out.contains("host-loopback unreachable"), "\(out)")
+
+        let isolated = try await Self.setUp(agentConfig: #"network = "none""#)
+        defer { Task { [pool = isolated.pool] in await pool.close() } }
+        try await SchedulerFlowTests.batch(isolated.cli, "dialer", dial)
+        _ = try await isolated.finished(["dialer"])
+        let none = try await isolated.logs("dialer")
+        #expect(none.contains("external unreachable") && none.contains("host-loopback unreachable"), "\(none)")
+    }
+
+    /// The host's first non-loopback IPv4 address.
+    static func externalAddress() -> String? {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return nil }
+        defer { freeifaddrs(list) }
+        var cursor = list
+        while let entry = cursor {
+            defer { cursor = entry.pointee.ifa_next }
+            guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == UInt16(AF_INET) else { continue }
+            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+            let ok = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet -> Bool in
+                var raw = inet.pointee.sin_addr
+                return inet_ntop(AF_INET, &raw, &text, socklen_t(INET_ADDRSTRLEN)) != nil
+            }
+            let value = String(cString: text)
+            if ok, !value.hasPrefix("127.") { return value }
+        }
+        return nil
     }
 
     @Test("destroy kills the whole cgroup: a process that setsid'ed and double-forked dies with its session")
@@ -273,6 +352,36 @@ struct SandboxTests {
         #expect(try await setup.finished(["tiny-run"])["tiny-run"]?.result == "SUCCESS")
         let out = try await setup.logs("tiny-run")
         #expect(out.contains("tiny-image-marker") && out.contains("no-usr") && out.contains("1000"), "\(out)")
+
+        // A `docker save` tarball: two layers, the second deleting a file of the first with a whiteout.
+        let save = try environment.scratchDirectory("docker-save")
+        let lower = save.appendingPathComponent("lower"), upper = save.appendingPathComponent("upper")
+        try FileManager.default.createDirectory(at: lower.appendingPathComponent("etc"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: upper.appendingPathComponent("etc"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: root.appendingPathComponent("bin"), to: lower.appendingPathComponent("bin"))
+        try "gone\n".write(to: lower.appendingPathComponent("etc/old"), atomically: true, encoding: .utf8)
+        try "layered\n".write(to: upper.appendingPathComponent("etc/issue"), atomically: true, encoding: .utf8)
+        try Data().write(to: upper.appendingPathComponent("etc/.wh.old"))
+        for (layer, folder) in [("l1", lower), ("l2", upper)] {
+            try FileManager.default.createDirectory(at: save.appendingPathComponent("image/\(layer)"), withIntermediateDirectories: true)
+            let made = try await runProcess("/bin/tar", ["-c", "-f", save.appendingPathComponent("image/\(layer)/layer.tar").path, "-C", folder.path, "."], timeout: .seconds(60))
+            #expect(made.status == 0, "\(made.stderr)")
+        }
+        try #"[{"Config": "config.json", "RepoTags": ["layered:v2"], "Layers": ["l1/layer.tar", "l2/layer.tar"]}]"#
+            .write(to: save.appendingPathComponent("image/manifest.json"), atomically: true, encoding: .utf8)
+        let saved = save.appendingPathComponent("layered.tar").path
+        let packed = try await runProcess("/bin/tar", ["-c", "-f", saved, "-C", save.appendingPathComponent("image").path, "."], timeout: .seconds(60))
+        #expect(packed.status == 0, "\(packed.stderr)")
+        let layered = try await setup.manager.command(["image", "import", "layered:v2", saved])
+        #expect(layered.status == 0, "\(layered.stderr)")
+        let onLayers = try await setup.manager.admin.send(.POST, "/session", json: [
+            "name": "layered-run", "image": "layered:v2", "type": "batch",
+            "startupCommand": "cat /etc/issue; cat /etc/old 2>/dev/null || echo whiteout-applied",
+        ])
+        #expect(onLayers.status == 201, "\(onLayers.text)")
+        _ = try await setup.finished(["layered-run"])
+        let layeredOut = try await setup.logs("layered-run")
+        #expect(layeredOut.contains("layered") && layeredOut.contains("whiteout-applied"), "\(layeredOut)")
 
         let unknown = try await setup.manager.admin.send(.POST, "/session", json: [
             "name": "not-imported", "image": "python:3.11", "type": "batch", "startupCommand": "true",

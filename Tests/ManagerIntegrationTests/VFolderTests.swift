@@ -308,9 +308,12 @@ import Testing
             extra: ["-m", "data=/home/work/data"])
         let probe = SessionProbe(pool: setup.pool)
         _ = try await probe.waitFor(["mounter"], in: ["RUNNING", "TERMINATED", "ERROR", "CANCELLED"])
+        var ended: SessionProbe.Row?
         try await eventually("the session to write into the folder") {
-            FileManager.default.fileExists(atPath: folder + "/written.txt")
+            ended = try await probe.sessions(named: ["mounter"])["mounter"].flatMap { ["RUNNING"].contains($0.status) ? nil : $0 }
+            return FileManager.default.fileExists(atPath: folder + "/written.txt") || ended != nil
         }
+        #expect(ended == nil, "the session ended before writing: \(String(describing: ended)) \(setup.manager.log().suffix(4000))")
         let refused = try await setup.cli.run(["vfolder", "delete", "data"])
         #expect(refused.status != 0 || (refused.stdout + refused.stderr).contains("409"), "\(refused.stdout) \(refused.stderr)")
         let direct = try await setup.admin.send(.DELETE, "/folders/data")

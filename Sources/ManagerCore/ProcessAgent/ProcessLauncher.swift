@@ -22,7 +22,7 @@ enum ProcessLauncher {
         for file in $procs; do
             printf '%s\n' "$$" > "$file" || { echo "agent: cannot join the cgroup $file" >&2; exit 125; }
         done
-        ulimit -n "$nofile" 2>/dev/null || true
+        ulimit -n "$nofile" 2>/dev/null || ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
         ulimit -c 0
         exec "$@"
         """#

@@ -73,10 +73,10 @@ actor AgentState {
     /// sandbox cannot be had.
     func prepare() async throws {
         guard !self.settings.simulated else { return }
-        let (settings, id, logger) = (self.settings.sandbox, self.settings.id, self.logger)
+        let (settings, id, workDir, logger) = (self.settings.sandbox, self.settings.id, self.settings.workDir, self.logger)
         // It runs bubblewrap once to check user namespaces: blocking work, on the blocking executor.
         self.runtime = try await BlockingExecutor.shared.run(name: "sandbox-check") {
-            try SandboxRuntime.prepare(settings, agentID: id, logger: logger)
+            try SandboxRuntime.prepare(settings, agentID: id, workDir: workDir, logger: logger)
         }
     }
 

@@ -99,9 +99,15 @@ struct SandboxArguments: Sendable {
         return args
     }
 
-    /// `bwrap --args FD -- /bin/sh -c COMMAND`: bubblewrap reads only options from `--args`.
+    /// The descriptor on which the sandbox says its command is about to run (`startedFD`): one byte, then it is
+    /// closed. Without the byte bubblewrap failed while setting the sandbox up.
+    static let startedFD: Int32 = 7
+
+    /// `bwrap --args FD -- /bin/sh -c STARTER session COMMAND`: bubblewrap reads only options from `--args`; the
+    /// starter signals on `startedFD`, closes it and execs `/bin/sh -c COMMAND` (same pid).
     func commandLine(bwrap: String, argsFD: Int32) -> [String] {
-        [bwrap, "--args", String(argsFD), "--", "/bin/sh", "-c", self.command]
+        let starter = "printf 1 >&\(Self.startedFD) 2>/dev/null; exec \(Self.startedFD)>&-; exec /bin/sh -c \"$1\""
+        return [bwrap, "--args", String(argsFD), "--", "/bin/sh", "-c", starter, "session", self.command]
     }
 
     private static func show(_ entry: Entry, from source: String, at path: String) -> [String] {

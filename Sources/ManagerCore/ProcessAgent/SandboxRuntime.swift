@@ -29,7 +29,7 @@ struct SandboxRuntime: Sendable {
         return path.split(separator: ":").map { $0 + "/" + program }.first { access($0, X_OK) == 0 }
     }
 
-    static func prepare(_ settings: SandboxSettings, agentID: String, logger: Logger) throws -> SandboxRuntime {
+    static func prepare(_ settings: SandboxSettings, agentID: String, workDir: String, logger: Logger) throws -> SandboxRuntime {
         let root = geteuid() == 0
         switch settings.mode {
         case .none:
@@ -101,7 +101,7 @@ struct SandboxRuntime: Sendable {
             settings: settings, network: network, bwrap: bwrap ?? "", setpriv: setpriv, slirp4netns: slirp, cgroups: cgroups,
             hostRoot: Self.entries(of: "/", named: SandboxArguments.hostRootNames),
             hostEtc: Self.entries(of: "/etc", named: SandboxArguments.hostEtcNames), runsAsRoot: root)
-        if settings.mode == .bubblewrap { try runtime.checkUserNamespaces() }
+        if settings.mode == .bubblewrap { try runtime.checkUserNamespaces(sessionsDir: try Self.sessionsDir(workDir)) }
         logger.info("session sandbox ready", metadata: [
             "sandbox": "\(settings.mode.rawValue)", "network": "\(network.rawValue)",
             "cgroups": "\(cgroups.map { "\($0.version.rawValue) \($0.own.sorted { $0.key < $1.key }.map(\.value).first ?? "")" } ?? "off")",
@@ -138,13 +138,27 @@ struct SandboxRuntime: Sendable {
         ]
     }
 
-    /// Runs `true` in a minimal sandbox as the sessions' host user: user namespaces work, or the refusal says why.
-    func checkUserNamespaces() throws {
+    /// `<work_dir>/sessions`, made traversable (the sessions' host user binds folders below it).
+    static func sessionsDir(_ workDir: String) throws -> String {
+        let path = URL(fileURLWithPath: workDir).appendingPathComponent("sessions").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        chmod(path, 0o711)
+        return path
+    }
+
+    /// Runs `true` in a minimal sandbox as the sessions' host user, with the sessions' folder bound: user
+    /// namespaces work and that user can reach the folders it will bind, or the refusal says why.
+    func checkUserNamespaces(sessionsDir: String) throws {
         let words = self.dropPrivileges + [
             self.bwrap, "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid", "--unshare-net",
-            "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "/bin/true",
+            "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--ro-bind", sessionsDir, "/mnt", "--", "/bin/true",
         ]
         let result = ProcessLauncher.runQuietly(words)
+        if result.status != 0, result.output.contains(sessionsDir) {
+            throw Refusal(description: """
+                the sessions' host user (uid \(self.settings.effectiveHostUID)) cannot reach \(sessionsDir)                 (\(result.output.prefix(300).trimmingCharacters(in: .whitespacesAndNewlines))): make the folders above it                 traversable (chmod o+x) or move [agent.local] work_dir
+                """)
+        }
         guard result.status == 0 else {
             throw Refusal(description: """
                 bubblewrap cannot create a user namespace here (\(result.output.prefix(300).trimmingCharacters(in: .whitespacesAndNewlines))): \

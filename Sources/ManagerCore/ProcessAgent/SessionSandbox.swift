@@ -58,7 +58,7 @@ struct SessionSandbox {
         do {
             let pid: pid_t
             switch settings.mode {
-            case .bubblewrap: pid = try self.startSandboxed(environment: environment, mounts: mounts, cgroup: cgroup)
+            case .bubblewrap: pid = try self.startSandboxedRetrying(environment: environment, mounts: mounts, cgroup: cgroup)
             case .none: pid = try self.startOnHost(environment: environment, mounts: mounts, cgroup: cgroup)
             }
             return Started(pid: pid, cgroup: cgroup)
@@ -94,6 +94,28 @@ struct SessionSandbox {
         return mounts
     }
 
+    /// bubblewrap failed while setting the sandbox up, before the command ran (its message is the last line).
+    struct SetupFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// bubblewrap now and then fails to set up a new network namespace's loopback under load ("loopback: Failed
+    /// RTM_NEWADDR"); a start whose command never ran is tried again (three times in all), from an empty log.
+    private func startSandboxedRetrying(
+        environment: [(String, String)], mounts: [SandboxArguments.Mount], cgroup: SessionCGroup?
+    ) throws -> pid_t {
+        var attempt = 1
+        while true {
+            do {
+                return try self.startSandboxed(environment: environment, mounts: mounts, cgroup: cgroup)
+            } catch is SetupFailure where attempt < 3 {
+                attempt += 1
+                cgroup?.killAll()
+                truncate(self.workspace.logPath, 0)
+            }
+        }
+    }
+
     private func startSandboxed(environment: [(String, String)], mounts: [SandboxArguments.Mount], cgroup: SessionCGroup?) throws -> pid_t {
         let runtime = self.runtime
         let hostname = String(self.spec.name.prefix(63))
@@ -111,27 +133,34 @@ struct SessionSandbox {
             statusFD: 3)
         var pipes: [Int32] = []
         defer { pipes.forEach { close($0) } }
-        var descriptors: [ProcessLauncher.Descriptor] = [
-            .null, .append(self.workspace.logPath), .same(1), .truncate(self.workspace.statusPath), .read(self.workspace.argsPath),
-        ]
         var info: (read: Int32, write: Int32) = (-1, -1)
         var block: (read: Int32, write: Int32) = (-1, -1)
+        let started = try Self.pipe()
+        pipes += [started.read, started.write]
         if outbound {
             info = try Self.pipe()
             block = try Self.pipe()
             pipes += [info.read, info.write, block.read, block.write]
-            descriptors += [.inherit(info.write), .inherit(block.read)]
             arguments.infoFD = 5
             arguments.blockFD = 6
         }
+        let descriptors: [ProcessLauncher.Descriptor] = [
+            .null, .append(self.workspace.logPath), .same(1), .truncate(self.workspace.statusPath), .read(self.workspace.argsPath),
+            outbound ? .inherit(info.write) : .null, outbound ? .inherit(block.read) : .null, .inherit(started.write),
+        ]
         try self.workspace.writeArguments(SandboxArguments.encode(arguments.options()))
         let pid = try ProcessLauncher.spawn(
             runtime.dropPrivileges + arguments.commandLine(bwrap: runtime.bwrap, argsFD: 4), descriptors: descriptors,
             cgroupProcs: cgroup?.procsFiles ?? [], maxOpenFiles: runtime.settings.maxOpenFiles,
             environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
         try? self.workspace.record(pid: pid)
-        guard outbound, let slirp = runtime.slirp4netns else { return pid }
         // The child's ends are its own now; ours would keep the pipes from reporting EOF.
+        close(started.write)
+        pipes.removeAll { $0 == started.write }
+        guard outbound, let slirp = runtime.slirp4netns else {
+            try self.awaitStart(pid: pid, started: started.read)
+            return pid
+        }
         close(info.write)
         close(block.read)
         pipes.removeAll { $0 == info.write || $0 == block.read }
@@ -163,11 +192,31 @@ struct SessionSandbox {
             }
             var go: UInt8 = 0x31
             _ = Glibc.write(block.write, &go, 1)
+            try self.awaitStart(pid: pid, started: started.read)
             return pid
+        } catch let failure as SetupFailure {
+            throw failure
         } catch {
             kill(pid, SIGKILL)
             _ = ProcessLauncher.reapBlocking(pid)
             throw error
+        }
+    }
+
+    /// Waits for the starter's byte: the sandbox is set up and the command runs. EOF without it means bubblewrap
+    /// gave up (it is reaped, and its message becomes a `SetupFailure`).
+    private func awaitStart(pid: pid_t, started: Int32) throws {
+        let answer: String
+        do {
+            answer = try Self.readAll(started, timeout: 30, until: 1)
+        } catch {
+            kill(pid, SIGKILL)
+            ProcessLauncher.reapBlocking(pid)
+            throw error
+        }
+        guard answer == "1" else {
+            ProcessLauncher.reapBlocking(pid)
+            throw SetupFailure(description: "bubblewrap could not set up the sandbox: \(self.workspace.logTail())")
         }
     }
 

@@ -51,6 +51,20 @@ struct SandboxArgumentsTests {
         #expect(line[6].contains(">&7") && line[6].hasSuffix("exec /bin/sh -c \"$1\""))
     }
 
+    @Test("with the agent's /etc base: /etc bound whole, only its folders and the session's own files on top")
+    func etcBase() {
+        var arguments = Self.arguments(network: .none)
+        arguments.etcBase = "/agent/sandbox-etc"
+        arguments.generatedEtc = ["hosts": "/agent/s/sandbox/hosts"]
+        let ro = Self.pairs(arguments.options(), "--ro-bind")
+        #expect(ro.contains(["/agent/sandbox-etc", "/etc"]) && ro.contains(["/etc/ssl", "/etc/ssl"]))
+        #expect(ro.contains(["/agent/s/sandbox/hosts", "/etc/hosts"]))
+        #expect(!ro.contains { $0[0] == "/etc/passwd" }, "files come from the base, never the host's own")
+        let etc = ro.firstIndex(of: ["/agent/sandbox-etc", "/etc"]) ?? 99
+        let ssl = ro.firstIndex(of: ["/etc/ssl", "/etc/ssl"]) ?? -1
+        #expect(etc < ssl)
+    }
+
     @Test("the network policy: host shares the namespace, none and outbound get their own")
     func network() {
         #expect(!Self.arguments(network: .host).options().contains("--unshare-net"))

@@ -93,9 +93,7 @@ public final class ProcessAgent: Service, Sendable {
                 let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: [], wait: wait))
                 failures = 0
                 await self.state.delivered(reports: [], acks: acks)
-                // One command per turn on the state: the monitor loop (whose syncs are heartbeats too) gets in
-                // between two starts instead of waiting for a whole batch of spawns.
-                for command in response.commands { await self.state.handle([command]) }
+                await self.carryOut(response.commands)
                 if !response.commands.isEmpty { afterCommands() }
             } catch {
                 failures += 1
@@ -103,6 +101,30 @@ public final class ProcessAgent: Service, Sendable {
                     self.logger.warning("cannot reach the manager", metadata: ["error": "\(error)", "attempts": "\(failures)"])
                 }
                 try? await Task.sleep(for: .milliseconds(min(2000, 100 * failures)))
+            }
+        }
+    }
+
+    /// Sandboxes a session start takes ~10-30 ms of bubblewrap and slirp4netns, mostly waiting on the kernel: up to
+    /// this many starts run at once (each command is its own turn on the state, so the monitor loop, whose syncs
+    /// are heartbeats too, gets in between).
+    static let concurrentStarts = 4
+
+    private func carryOut(_ commands: [AgentProtocol.Command]) async {
+        guard commands.count > 1 else {
+            for command in commands { await self.state.handle([command]) }
+            return
+        }
+        // A sliding window over the commands, in their order.
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for command in commands {
+                if running == Self.concurrentStarts {
+                    await group.next()
+                    running -= 1
+                }
+                group.addTask { await self.state.handle([command]) }
+                running += 1
             }
         }
     }
@@ -131,7 +153,7 @@ public final class ProcessAgent: Service, Sendable {
                 do {
                     let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: reports, wait: 0))
                     await self.state.delivered(reports: reports, acks: acks)
-                    for command in response.commands { await self.state.handle([command]) }
+                    await self.carryOut(response.commands)
                 } catch {
                     self.logger.debug("report delivery failed; will retry", metadata: ["error": "\(error)"])
                 }

@@ -46,6 +46,10 @@ struct SandboxArguments: Sendable {
     var etcEntries: [Entry]
     /// `passwd` → the file the agent wrote for this session, and so on.
     var generatedEtc: [String: String]
+    /// On the host's root: the agent's `/etc` (its files copied once at start, folders as mount points, `passwd`,
+    /// `group`, `resolv.conf` written), bound whole, with only the folders and `hosts`/`hostname` bound on top.
+    /// Twenty binds fewer per start (about 4 ms here).
+    var etcBase: String?
     /// The session's folder on the host: `/home/work` inside.
     var workDir: String
     var mounts: [Mount]
@@ -76,9 +80,16 @@ struct SandboxArguments: Sendable {
         for entry in self.rootEntries.sorted(by: { $0.name < $1.name }) {
             args += Self.show(entry, from: self.rootSource, at: "/" + entry.name)
         }
-        args += ["--dir", "/etc"]
-        for entry in self.etcEntries.sorted(by: { $0.name < $1.name }) where !Self.generatedEtcNames.contains(entry.name) {
-            args += Self.show(entry, from: self.etcSource, at: "/etc/" + entry.name)
+        if let etcBase {
+            args += ["--ro-bind", etcBase, "/etc"]
+            for entry in self.etcEntries.sorted(by: { $0.name < $1.name }) where entry.kind == .directory {
+                args += Self.show(entry, from: self.etcSource, at: "/etc/" + entry.name)
+            }
+        } else {
+            args += ["--dir", "/etc"]
+            for entry in self.etcEntries.sorted(by: { $0.name < $1.name }) where !Self.generatedEtcNames.contains(entry.name) {
+                args += Self.show(entry, from: self.etcSource, at: "/etc/" + entry.name)
+            }
         }
         for (name, file) in self.generatedEtc.sorted(by: { $0.key < $1.key }) {
             args += ["--ro-bind", file, "/etc/" + name]

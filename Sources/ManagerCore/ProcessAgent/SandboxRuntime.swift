@@ -21,6 +21,8 @@ struct SandboxRuntime: Sendable {
     /// The host's `/` and `/etc` entries shown inside, listed once.
     let hostRoot: [SandboxArguments.Entry]
     let hostEtc: [SandboxArguments.Entry]
+    /// The agent's `/etc` for sessions on the host's root (`SandboxArguments.etcBase`), made at start.
+    var etcBase: String?
     let runsAsRoot: Bool
 
     /// A program on the agent's PATH (the standard folders when PATH is unset).
@@ -97,10 +99,11 @@ struct SandboxRuntime: Sendable {
                 "resource_limits": "false",
             ])
         }
-        let runtime = SandboxRuntime(
+        var runtime = SandboxRuntime(
             settings: settings, network: network, bwrap: bwrap ?? "", setpriv: setpriv, slirp4netns: slirp, cgroups: cgroups,
             hostRoot: Self.entries(of: "/", named: SandboxArguments.hostRootNames),
-            hostEtc: Self.entries(of: "/etc", named: SandboxArguments.hostEtcNames), runsAsRoot: root)
+            hostEtc: Self.entries(of: "/etc", named: SandboxArguments.hostEtcNames), etcBase: nil, runsAsRoot: root)
+        if settings.mode == .bubblewrap { runtime.etcBase = try runtime.makeEtcBase(workDir: workDir) }
         if settings.mode == .bubblewrap { try runtime.checkUserNamespaces(sessionsDir: try Self.sessionsDir(workDir)) }
         logger.info("session sandbox ready", metadata: [
             "sandbox": "\(settings.mode.rawValue)", "network": "\(network.rawValue)",
@@ -108,6 +111,36 @@ struct SandboxRuntime: Sendable {
             "host_uid": "\(settings.effectiveHostUID)",
         ])
         return runtime
+    }
+
+    /// `<work_dir>/sandbox-etc`: the host's `/etc` files sessions see, copied (a host change is seen after the
+    /// agent restarts), its folders as mount points (bound live), our `passwd`, `group`, `resolv.conf`, and empty
+    /// `hosts`/`hostname` for each session's own.
+    func makeEtcBase(workDir: String) throws -> String {
+        let base = URL(fileURLWithPath: workDir).appendingPathComponent("sandbox-etc").path
+        let fm = FileManager.default
+        try? TreeRemover.remove(base)
+        try fm.createDirectory(atPath: base, withIntermediateDirectories: true)
+        chmod(base, 0o755)
+        for entry in self.hostEtc where !SandboxArguments.generatedEtcNames.contains(entry.name) {
+            let target = base + "/" + entry.name
+            switch entry.kind {
+            case .directory:
+                try fm.createDirectory(atPath: target, withIntermediateDirectories: false)
+            case .symlink(let destination):
+                try fm.createSymbolicLink(atPath: target, withDestinationPath: destination)
+            case .file:
+                guard let data = fm.contents(atPath: "/etc/" + entry.name), data.count <= 16 << 20 else { continue }
+                try data.write(to: URL(fileURLWithPath: target))
+                chmod(target, 0o644)
+            }
+        }
+        for (name, text) in SessionWorkspace.etcFiles(hostname: "", network: self.network) {
+            let target = base + "/" + name
+            try Data((name == "hosts" || name == "hostname" ? "" : text).utf8).write(to: URL(fileURLWithPath: target))
+            chmod(target, 0o644)
+        }
+        return base
     }
 
     /// The entries of `folder` with these names (all of them when `names` is nil), symlinks as symlinks.

@@ -119,7 +119,10 @@ struct SessionSandbox {
     private func startSandboxed(environment: [(String, String)], mounts: [SandboxArguments.Mount], cgroup: SessionCGroup?) throws -> pid_t {
         let runtime = self.runtime
         let hostname = String(self.spec.name.prefix(63))
-        let etc = try self.workspace.writeEtc(hostname: hostname, network: runtime.network, imageRoot: self.imageRoot)
+        // On the host's root only hosts and hostname are the session's own (the rest is the agent's /etc base).
+        let etcBase = self.imageRoot == nil ? runtime.etcBase : nil
+        let etc = try self.workspace.writeEtc(
+            hostname: hostname, network: runtime.network, only: etcBase == nil ? nil : ["hosts", "hostname"])
         let outbound = runtime.network == .outbound
         var arguments = SandboxArguments(
             rootSource: self.imageRoot ?? "/",
@@ -128,9 +131,9 @@ struct SessionSandbox {
             } ?? runtime.hostRoot,
             etcSource: self.imageRoot.map { $0 + "/etc" } ?? "/etc",
             etcEntries: self.imageRoot.map { SandboxRuntime.entries(of: $0 + "/etc", named: nil) } ?? runtime.hostEtc,
-            generatedEtc: etc, workDir: self.workspace.workDir.path, mounts: mounts, hostname: hostname,
-            network: runtime.network, environment: Self.baseEnvironment + environment, command: self.spec.command ?? "",
-            statusFD: 3)
+            generatedEtc: etc, etcBase: etcBase, workDir: self.workspace.workDir.path, mounts: mounts, hostname: hostname,
+            network: runtime.network, environment: Self.baseEnvironment + environment,
+            command: self.spec.command ?? "", statusFD: 3)
         var pipes: [Int32] = []
         defer { pipes.forEach { close($0) } }
         var info: (read: Int32, write: Int32) = (-1, -1)

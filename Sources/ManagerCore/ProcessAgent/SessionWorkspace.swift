@@ -78,20 +78,8 @@ struct SessionWorkspace: Sendable {
 
     /// The session's own `passwd`, `group`, `hosts`, `hostname` and `resolv.conf` (name → file), readable by the
     /// sessions' host user.
-    func writeEtc(hostname: String, network: SandboxSettings.Network, imageRoot: String?) throws -> [String: String] {
-        let resolver: String
-        switch network {
-        case .none: resolver = ""
-        case .outbound: resolver = "nameserver 10.0.2.3\n"
-        case .host: resolver = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
-        }
-        let files = [
-            "passwd": "root:x:0:0:root:/root:/bin/sh\nwork:x:1000:1000:work:/home/work:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-            "group": "root:x:0:\nwork:x:1000:\nnogroup:x:65534:\n",
-            "hosts": "127.0.0.1\tlocalhost\n127.0.1.1\t\(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-            "hostname": hostname + "\n",
-            "resolv.conf": resolver,
-        ]
+    func writeEtc(hostname: String, network: SandboxSettings.Network, only names: Set<String>? = nil) throws -> [String: String] {
+        let files = Self.etcFiles(hostname: hostname, network: network).filter { names?.contains($0.key) ?? true }
         var paths: [String: String] = [:]
         for (name, text) in files {
             let path = self.sandboxDir.appendingPathComponent(name).path
@@ -100,6 +88,23 @@ struct SessionWorkspace: Sendable {
             paths[name] = path
         }
         return paths
+    }
+
+    /// The generated `/etc` files' texts.
+    static func etcFiles(hostname: String, network: SandboxSettings.Network) -> [String: String] {
+        let resolver: String
+        switch network {
+        case .none: resolver = ""
+        case .outbound: resolver = "nameserver 10.0.2.3\n"
+        case .host: resolver = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        }
+        return [
+            "passwd": "root:x:0:0:root:/root:/bin/sh\nwork:x:1000:1000:work:/home/work:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+            "group": "root:x:0:\nwork:x:1000:\nnogroup:x:65534:\n",
+            "hosts": "127.0.0.1\tlocalhost\n127.0.1.1\t\(hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            "hostname": hostname + "\n",
+            "resolv.conf": resolver,
+        ]
     }
 
     func writeArguments(_ bytes: [UInt8]) throws {

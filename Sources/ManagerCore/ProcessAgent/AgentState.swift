@@ -210,6 +210,11 @@ actor AgentState {
             let started = try await BlockingExecutor.shared.run(name: "spawn") { [environment] in
                 try sandbox.start(environment: environment)
             }
+            if let last = started.retried.last {
+                logger.warning("the sandbox failed to set up and was started again", metadata: [
+                    "attempts": "\(started.retried.count + 1)", "error": "\(last)",
+                ])
+            }
             var tracked = self.sessions[id] ?? Tracked(process: .starting, workspace: workspace)
             tracked.process = .child(started.pid)
             tracked.cgroup = started.cgroup

@@ -15,6 +15,9 @@ struct SessionSandbox {
     struct Started: Sendable {
         var pid: pid_t
         var cgroup: SessionCGroup?
+        /// bubblewrap set-up failures retried before this start worked (see `startSandboxedRetrying`), with the
+        /// last one's message.
+        var retried: [String] = []
     }
 
     let runtime: SandboxRuntime
@@ -56,12 +59,13 @@ struct SessionSandbox {
             try self.workspace.record(cgroup: cgroup)
         }
         do {
-            let pid: pid_t
             switch settings.mode {
-            case .bubblewrap: pid = try self.startSandboxedRetrying(environment: environment, mounts: mounts, cgroup: cgroup)
-            case .none: pid = try self.startOnHost(environment: environment, mounts: mounts, cgroup: cgroup)
+            case .bubblewrap:
+                let (pid, retried) = try self.startSandboxedRetrying(environment: environment, mounts: mounts, cgroup: cgroup)
+                return Started(pid: pid, cgroup: cgroup, retried: retried)
+            case .none:
+                return Started(pid: try self.startOnHost(environment: environment, mounts: mounts, cgroup: cgroup), cgroup: cgroup)
             }
-            return Started(pid: pid, cgroup: cgroup)
         } catch {
             cgroup?.killAll()
             cgroup?.remove()
@@ -103,13 +107,13 @@ struct SessionSandbox {
     /// RTM_NEWADDR"); a start whose command never ran is tried again (three times in all), from an empty log.
     private func startSandboxedRetrying(
         environment: [(String, String)], mounts: [SandboxArguments.Mount], cgroup: SessionCGroup?
-    ) throws -> pid_t {
-        var attempt = 1
+    ) throws -> (pid_t, [String]) {
+        var retried: [String] = []
         while true {
             do {
-                return try self.startSandboxed(environment: environment, mounts: mounts, cgroup: cgroup)
-            } catch is SetupFailure where attempt < 3 {
-                attempt += 1
+                return (try self.startSandboxed(environment: environment, mounts: mounts, cgroup: cgroup), retried)
+            } catch let failure as SetupFailure where retried.count < 2 {
+                retried.append(failure.description)
                 cgroup?.killAll()
                 truncate(self.workspace.logPath, 0)
             }

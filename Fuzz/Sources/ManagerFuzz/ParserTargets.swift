@@ -64,6 +64,15 @@ enum ParserTargets {
                 }
                 require(creation.dependencies.count <= SessionCreateRequest.maxDependencies, "too many dependencies accepted")
                 require(creation.mounts.count <= 64, "too many mounts accepted")
+                // What enqueue accepts, an agent can mount: every alias is a MountPath, none over a system folder.
+                for mount in creation.mounts {
+                    let path = try? MountPath(alias: mount.alias)
+                    require(path != nil, "a mount alias the agent refuses was accepted: \(mount.alias)")
+                    if let path { require(!MountPath.systemFolders.contains { path.path.hasPrefix($0 + "/") || path.path == $0 }, "a mount over a system folder") }
+                }
+                if let image = ImageReference(creation.image) {
+                    require(!image.storeFolder.contains("/") && !image.tag.isEmpty, "an image reference that leaves the store")
+                }
             } catch let error as APIError {
                 require((400..<500).contains(error.status.code), "a refusal that is not a 4xx: \(error)")
             } catch {

@@ -177,16 +177,17 @@ actor AgentState {
             return
         }
         self.reports.append(.init(sessionID: id, status: .preparing))
-        if let spec = command.spec, let runtime = self.runtime {
-            do {
-                _ = try SessionSandbox(runtime: runtime, workspace: workspace, sessionID: id, spec: spec, imageRoot: nil).mounts()
-            } catch {
-                logger.error("cannot mount the session's folders", metadata: ["error": "\(error)"])
-                self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot mount the session's folders: \(error)"))
-                return
-            }
-        }
         guard let spec = command.spec, let script = spec.command, !script.isEmpty else {
+            // No process to run: its folders are still checked (a start checks them in `SessionSandbox.start`).
+            if let spec = command.spec, let runtime = self.runtime {
+                do {
+                    _ = try SessionSandbox(runtime: runtime, workspace: workspace, sessionID: id, spec: spec, imageRoot: nil).mounts()
+                } catch {
+                    logger.error("cannot mount the session's folders", metadata: ["error": "\(error)"])
+                    self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent cannot mount the session's folders: \(error)"))
+                    return
+                }
+            }
             self.sessions[id] = Tracked(process: .idle, workspace: workspace)
             self.reports.append(.init(sessionID: id, status: .running))
             logger.info("session running without a command")

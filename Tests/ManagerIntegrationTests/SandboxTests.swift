@@ -253,12 +253,35 @@ struct SandboxTests {
         let out = try await outbound.logs("dialer")
         #expect(out.contains("external hello-from-host") && out.contains("loopback unreachable") && out.contains("host-loopback unreachable"), "\(out)")
 
+        // slirp4netns ends with its session (it watches the sandbox's lifetime pipe) even when no agent is left to
+        // clean up: the manager and its agent are killed, then the session ends.
+        try await SchedulerFlowTests.batch(outbound.cli, "orphaned", "while [ ! -e release ]; do sleep 0.1; done")
+        let orphan = try #require(try await outbound.probe.waitFor(["orphaned"], in: ["RUNNING"])["orphaned"])
+        try await eventually("its slirp4netns") { Self.slirpAlive(for: orphan.id) }
+        _ = try await outbound.manager.stop(signal: SIGKILL)
+        let work = outbound.manager.directory.appendingPathComponent("agent/sessions/\(orphan.id.uuidString.lowercased())/work")
+        #expect(FileManager.default.createFile(atPath: work.appendingPathComponent("release").path, contents: Data()))
+        try await eventually("slirp4netns to end with the session") { !Self.slirpAlive(for: orphan.id) }
+
         let isolated = try await Self.setUp(agentConfig: #"network = "none""#)
         defer { Task { [pool = isolated.pool] in await pool.close() } }
         try await SchedulerFlowTests.batch(isolated.cli, "dialer", dial)
         _ = try await isolated.finished(["dialer"])
         let none = try await isolated.logs("dialer")
         #expect(none.contains("external unreachable") && none.contains("host-loopback unreachable"), "\(none)")
+    }
+
+    /// Whether a slirp4netns of this session (by its cgroup) still runs.
+    static func slirpAlive(for session: UUID) -> Bool {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for pid in pids where pid.allSatisfy(\.isNumber) {
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                String(decoding: data, as: UTF8.self).hasPrefix("/usr/bin/slirp4netns"),
+                let cgroup = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)
+            else { continue }
+            if cgroup.contains(session.uuidString.lowercased()) { return true }
+        }
+        return false
     }
 
     /// The host's first non-loopback IPv4 address.

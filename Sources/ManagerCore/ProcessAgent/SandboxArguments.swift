@@ -107,17 +107,22 @@ struct SandboxArguments: Sendable {
         args += ["--json-status-fd", String(self.statusFD)]
         if let infoFD { args += ["--info-fd", String(infoFD)] }
         if let blockFD { args += ["--block-fd", String(blockFD)] }
+        // bubblewrap closes what it was not told about in its own processes: `--sync-fd` keeps the lifetime pipe.
+        if self.infoFD != nil { args += ["--sync-fd", String(Self.lifetimeFD)] }
         return args
     }
 
     /// The descriptor on which the sandbox says its command is about to run (`startedFD`): one byte, then it is
     /// closed. Without the byte bubblewrap failed while setting the sandbox up.
     static let startedFD: Int32 = 7
+    /// Held by bubblewrap's two processes for the sandbox's life (the starter closes it for the command):
+    /// slirp4netns gets the other end as `--exit-fd` and ends with the session, even when no agent is there.
+    static let lifetimeFD: Int32 = 8
 
     /// `bwrap --args FD -- /bin/sh -c STARTER session COMMAND`: bubblewrap reads only options from `--args`; the
     /// starter signals on `startedFD`, closes it and execs `/bin/sh -c COMMAND` (same pid).
     func commandLine(bwrap: String, argsFD: Int32) -> [String] {
-        let starter = "printf 1 >&\(Self.startedFD) 2>/dev/null; exec \(Self.startedFD)>&-; exec /bin/sh -c \"$1\""
+        let starter = "printf 1 >&\(Self.startedFD) 2>/dev/null; exec \(Self.startedFD)>&- \(Self.lifetimeFD)>&-; exec /bin/sh -c \"$1\""
         return [bwrap, "--args", String(argsFD), "--", "/bin/sh", "-c", starter, "session", self.command]
     }
 

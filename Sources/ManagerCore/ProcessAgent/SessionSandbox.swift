@@ -142,18 +142,21 @@ struct SessionSandbox {
         defer { pipes.forEach { close($0) } }
         var info: (read: Int32, write: Int32) = (-1, -1)
         var block: (read: Int32, write: Int32) = (-1, -1)
+        var lifetime: (read: Int32, write: Int32) = (-1, -1)
         let started = try Self.pipe()
         pipes += [started.read, started.write]
         if outbound {
             info = try Self.pipe()
             block = try Self.pipe()
-            pipes += [info.read, info.write, block.read, block.write]
+            lifetime = try Self.pipe()
+            pipes += [info.read, info.write, block.read, block.write, lifetime.read, lifetime.write]
             arguments.infoFD = 5
             arguments.blockFD = 6
         }
         let descriptors: [ProcessLauncher.Descriptor] = [
             .null, .append(self.workspace.logPath), .same(1), .truncate(self.workspace.statusPath), .read(self.workspace.argsPath),
             outbound ? .inherit(info.write) : .null, outbound ? .inherit(block.read) : .null, .inherit(started.write),
+            outbound ? .inherit(lifetime.write) : .null,
         ]
         try self.workspace.writeArguments(SandboxArguments.encode(arguments.options()))
         let pid = try ProcessLauncher.spawn(
@@ -170,7 +173,8 @@ struct SessionSandbox {
         }
         close(info.write)
         close(block.read)
-        pipes.removeAll { $0 == info.write || $0 == block.read }
+        close(lifetime.write)
+        pipes.removeAll { $0 == info.write || $0 == block.read || $0 == lifetime.write }
         do {
             let text = try Self.readAll(info.read, timeout: 10)
             guard let child = SandboxStatus.number(after: "\"child-pid\"", in: text) else {
@@ -184,8 +188,8 @@ struct SessionSandbox {
                     [slirp, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
                      // By path: slirp4netns would otherwise join the sandbox's user namespace first, which
                      // bubblewrap replaces (--disable-userns) while this runs, and lose the right to enter.
-                     "--netns-type=path", "--ready-fd=3", "/proc/\(child)/ns/net", "tap0"],
-                    descriptors: [.null, .append(self.workspace.networkLogPath), .same(1), .inherit(ready.write)],
+                     "--netns-type=path", "--ready-fd=3", "--exit-fd=4", "/proc/\(child)/ns/net", "tap0"],
+                    descriptors: [.null, .append(self.workspace.networkLogPath), .same(1), .inherit(ready.write), .inherit(lifetime.read)],
                     cgroupProcs: cgroup?.procsFiles ?? [], maxOpenFiles: 1024, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
                 close(ready.write)
             } catch {

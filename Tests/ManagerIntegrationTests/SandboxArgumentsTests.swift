@@ -109,6 +109,22 @@ struct SandboxArgumentsTests {
         #expect(CGroupLayout.detect(cgroupFile: "", mountinfo: "") == nil)
     }
 
+    @Test("a report's cause: oom-killed is read, one this manager does not know is none (the report is kept)")
+    func reportCause() throws {
+        let id = UUID()
+        func decode(_ cause: String) throws -> AgentProtocol.SessionReport {
+            try JSONDecoder().decode(AgentProtocol.SessionReport.self, from: Data(
+                #"{"session_id": "\#(id.uuidString)", "status": "TERMINATED", "exit_code": 137, "cause": \#(cause)}"#.utf8))
+        }
+        #expect(try decode(#""oom-killed""#).cause == .oomKilled)
+        let unknown = try decode(#""disk-full""#)
+        #expect(unknown.cause == nil && unknown.exitCode == 137 && unknown.sessionID == id)
+        #expect(try decode("42").cause == nil)
+        #expect(throws: (any Error).self) {
+            try JSONDecoder().decode(AgentProtocol.SessionReport.self, from: Data(#"{"status": "TERMINATED"}"#.utf8))
+        }
+    }
+
     @Test("bubblewrap's status: the child's pid, then the exit code")
     func status() {
         let text = "{ \"child-pid\": 17515, \"pid-namespace\": 4026532181 }\n{ \"exit-code\": 137 }\n"

@@ -106,6 +106,20 @@ public enum AgentProtocol {
             self.cause = cause
             self.stats = stats
         }
+
+        /// A `cause` this manager does not know (a newer agent's) is read as none, so the report (and the rest of
+        /// the sync) is not refused for it: the session still ends, with its exit code.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.sessionID = try container.decode(UUID.self, forKey: .sessionID)
+            self.status = try container.decode(Status.self, forKey: .status)
+            self.exitCode = try container.decodeIfPresent(Int.self, forKey: .exitCode)
+            self.log = try container.decodeIfPresent(String.self, forKey: .log)
+            self.logOffset = try container.decodeIfPresent(Int64.self, forKey: .logOffset)
+            self.reason = try container.decodeIfPresent(String.self, forKey: .reason)
+            self.cause = (try? container.decodeIfPresent(String.self, forKey: .cause)).flatMap { $0.flatMap(Cause.init(rawValue:)) }
+            self.stats = try container.decodeIfPresent(SessionStats.self, forKey: .stats)
+        }
     }
 
     /// A session's measured use, from its cgroups.

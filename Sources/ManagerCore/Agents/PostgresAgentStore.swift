@@ -45,10 +45,10 @@ public struct PostgresAgentStore: Sendable {
         }
     }
 
-    /// Applies progress reports, forward only, in a few statements whatever their number: one UPDATE per phase
-    /// (PREPARING, RUNNING, TERMINATED) over all the sessions reported in it, one INSERT for their events, one for
-    /// the stop commands of sessions that ended meanwhile. Output chunks are stored per chunk (only sessions that
-    /// printed something have them).
+    /// Applies progress reports, forward only: the reported sessions are read (locked) once, each report is decided
+    /// by `SessionLifecycle`, and the changes are written by `SessionChangeWriter` in at most three rounds
+    /// (PREPARING, RUNNING, the end), each a few statements whatever the number of sessions. Output chunks are
+    /// stored per chunk (only sessions that printed something have them).
     public func apply(_ reports: [AgentProtocol.SessionReport], agentID: String) async throws {
         guard !reports.isEmpty else { return }
         try await self.pool.withTransaction { tx in
@@ -57,39 +57,65 @@ public struct PostgresAgentStore: Sendable {
                     try await Self.storeLog(log, offset: report.logOffset, session: report.sessionID, agentID: agentID, in: tx)
                 }
             }
-            var stale: [UUID] = []
-            for phase in [AgentProtocol.SessionReport.Status.preparing, .running] {
-                let ids = Self.unique(reports.filter { $0.status == phase }.map(\.sessionID))
-                guard !ids.isEmpty else { continue }
-                stale += try await Self.advance(ids, to: phase, agentID: agentID, in: tx)
-            }
             var stats: [UUID: AgentProtocol.SessionStats] = [:]
             for report in reports { if let stat = report.stats { stats[report.sessionID] = stat } }
             if !stats.isEmpty { try await Self.storeStats(stats, agentID: agentID, in: tx) }
-            var terminated: [(UUID, Int?, AgentProtocol.SessionReport.Cause?)] = []
+
+            var states = try await Self.states(of: Self.unique(reports.map(\.sessionID)), agentID: agentID, in: tx)
+            var orphans: [UUID] = []
+            /// Decides one round of triggers (one per session) and writes its changes.
+            func round(_ triggers: [(UUID, SessionTrigger)]) async throws {
+                var targets: [SessionChangeWriter.Target] = []
+                for (id, trigger) in triggers {
+                    guard let state = states[id] else { continue }  // not this agent's session
+                    switch SessionLifecycle.decide(state, trigger) {
+                    case .change(let change): targets.append(.init(id: id, change: change))
+                    case .orphaned: orphans.append(id)
+                    case .unchanged, .illegal: continue
+                    }
+                }
+                for applied in try await SessionChangeWriter.apply(targets, in: tx) {
+                    states[applied.id]?.status = applied.change.to
+                    states[applied.id]?.statusInfo = applied.change.statusInfo
+                }
+            }
+            for (phase, trigger) in [(AgentProtocol.SessionReport.Status.preparing, SessionTrigger.preparing), (.running, .running)] {
+                try await round(Self.unique(reports.filter { $0.status == phase }.map(\.sessionID)).map { ($0, trigger) })
+            }
+            // The end: the first terminated or failed report of each session.
             var seen = Set<UUID>()
-            for report in reports where report.status == .terminated && seen.insert(report.sessionID).inserted {
-                terminated.append((report.sessionID, report.exitCode, report.cause))
+            var ends: [(UUID, SessionTrigger)] = []
+            for report in reports where report.status == .terminated || report.status == .failed {
+                guard seen.insert(report.sessionID).inserted else { continue }
+                if report.status == .terminated {
+                    ends.append((report.sessionID, .exited(code: report.exitCode, cause: report.cause.map { StatusInfo($0.rawValue) })))
+                } else {
+                    let reason = String((report.reason ?? "the agent could not start the session").prefix(1000))
+                    ends.append((report.sessionID, .failedToStart(reason: reason, agentID: agentID)))
+                }
             }
-            if !terminated.isEmpty { try await Self.terminate(terminated, agentID: agentID, in: tx) }
-            var failed: [(UUID, String)] = []
-            for report in reports where report.status == .failed && seen.insert(report.sessionID).inserted {
-                failed.append((report.sessionID, String((report.reason ?? "the agent could not start the session").prefix(1000))))
-            }
-            if !failed.isEmpty { try await Self.fail(failed, agentID: agentID, in: tx) }
-            if !stale.isEmpty {
-                // Reports about sessions that ended meanwhile (destroyed, agent-lost): tell the agent to stop them.
-                let queued = try await tx.query(
-                    """
-                    INSERT INTO agent_commands (agent_id, session_id, kind)
-                    SELECT \(agentID), id, 'stop' FROM sessions
-                    WHERE id = ANY(\(UUIDArray(stale))::uuid[]) AND status IN ('TERMINATED', 'CANCELLED', 'ERROR')
-                    ON CONFLICT (session_id, kind) DO NOTHING
-                    RETURNING id
-                    """)
-                if !queued.isEmpty { try await tx.execute("SELECT pg_notify('agent_commands', \(agentID))") }
-            }
+            try await round(ends)
+            // Reports about sessions that ended meanwhile (destroyed, agent-lost): tell the agent to stop them.
+            try await SessionChangeWriter.stopOrphans(Self.unique(orphans), agentID: agentID, in: tx)
         }
+    }
+
+    /// The lifecycle state of this agent's sessions among `ids`, locked for the transaction.
+    static func states(of ids: [UUID], agentID: String, in tx: PostgresSession) async throws -> [UUID: SessionState] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await tx.query(
+            """
+            SELECT id, status, session_type, status_info FROM sessions
+            WHERE id = ANY(\(UUIDArray(ids))::uuid[]) AND agent_id = \(agentID) ORDER BY id FOR UPDATE
+            """)
+        var states: [UUID: SessionState] = [:]
+        for row in rows {
+            guard let status = SessionStatus(rawValue: try row.decode("status")) else { continue }
+            let type = SessionType(rawValue: try row.decode("session_type")) ?? .interactive
+            let info: String? = try row.decodeOptional("status_info")
+            states[try row.decode("id")] = SessionState(status: status, type: type, statusInfo: info.map { StatusInfo($0) }, hasAgent: true)
+        }
+        return states
     }
 
     static func unique(_ ids: [UUID]) -> [UUID] {
@@ -128,139 +154,6 @@ public struct PostgresAgentStore: Sendable {
             FROM unnest(\(UUIDArray(ids))::uuid[], \(ids.map { SessionStatJSON.backendAI(stats[$0] ?? .init()).text })::text[]) AS v(id, stat)
             WHERE s.id = v.id AND s.agent_id = \(agentID)
             """)
-    }
-
-    /// Moves the sessions to PREPARING or RUNNING where they are behind, with their events; returns the ids whose
-    /// report found the session already ended (a repeated report about a session still active counts as applied).
-    static func advance(
-        _ ids: [UUID], to phase: AgentProtocol.SessionReport.Status, agentID: String, in tx: PostgresSession
-    ) async throws -> [UUID] {
-        let now = Date()
-        let next: SessionStatus = phase == .preparing ? .preparing : .running
-        let from: [String] = phase == .preparing ? ["SCHEDULED", "PULLING"] : ["SCHEDULED", "PULLING", "PREPARING"]
-        let moved = try await tx.query(
-            """
-            UPDATE sessions SET status = \(next.rawValue), status_info = '', status_changed = \(now),
-                status_history = status_history || jsonb_build_object(\(next.rawValue), \(Timestamp.pythonISO(now)))
-            WHERE id = ANY(\(UUIDArray(ids))::uuid[]) AND agent_id = \(agentID) AND status = ANY(\(from)::text[])
-            RETURNING id
-            """
-        ).map { try $0.decode("id", as: UUID.self) }
-        if !moved.isEmpty {
-            try await Self.appendEvents(
-                moved.map { ($0, next == .preparing ? "session_preparing" : "session_started", nil) }, reason: { _ in "" }, in: tx)
-        }
-        let movedSet = Set(moved)
-        let rest = ids.filter { !movedSet.contains($0) }
-        guard !rest.isEmpty else { return [] }
-        let active = Set(try await tx.query(
-            """
-            SELECT id FROM sessions WHERE id = ANY(\(UUIDArray(rest))::uuid[])
-              AND status = ANY(\(SessionOccupancy.activeNames)::text[])
-            """
-        ).map { try $0.decode("id", as: UUID.self) })
-        return rest.filter { !active.contains($0) }
-    }
-
-    /// Ends the sessions with their exit codes: result and status_info as Backend.AI sets them, the batch outcome
-    /// event and `session_terminated` for each, and a scheduler wake-up for their groups.
-    static func terminate(
-        _ sessions: [(UUID, Int?, AgentProtocol.SessionReport.Cause?)], agentID: String, in tx: PostgresSession
-    ) async throws {
-        let now = Date()
-        let rows = try await tx.query(
-            """
-            UPDATE sessions s SET status = 'TERMINATED', status_changed = \(now), terminated_at = \(now),
-                exit_code = r.code,
-                status_data = jsonb_build_object('kernel', jsonb_build_object('exit_code', r.code),
-                                                 'session', jsonb_build_object('status', 'terminated')),
-                status_history = s.status_history || jsonb_build_object('TERMINATED', \(Timestamp.pythonISO(now))),
-                result = CASE WHEN r.cause <> '' THEN 'FAILURE'
-                              WHEN s.session_type <> 'batch' THEN s.result
-                              WHEN r.code = 0 THEN 'SUCCESS' ELSE 'FAILURE' END,
-                status_info = CASE WHEN r.cause <> '' THEN r.cause
-                                   WHEN s.status = 'TERMINATING' THEN s.status_info
-                                   WHEN s.session_type <> 'batch' THEN 'self-terminated'
-                                   WHEN r.code = 0 THEN 'task-finished' ELSE 'task-failed' END
-            FROM (SELECT u.id, nullif(u.code, '')::int AS code, u.cause
-                  FROM unnest(\(UUIDArray(sessions.map(\.0)))::uuid[], \(sessions.map { $0.1.map(String.init) ?? "" })::text[],
-                              \(sessions.map { $0.2?.rawValue ?? "" })::text[])
-                       AS u(id, code, cause)) r
-            WHERE s.id = r.id AND s.agent_id = \(agentID) AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
-            RETURNING s.id, s.session_type, s.result, s.status_info, s.scaling_group_name, r.code
-            """)
-        guard !rows.isEmpty else { return }
-        var events: [(UUID, String, Int?)] = []
-        var reasons: [UUID: String] = [:]
-        var groups = Set<String>()
-        for row in rows {
-            let id: UUID = try row.decode("id")
-            let code: Int? = try row.decodeOptional("code")
-            reasons[id] = try row.decodeOptional("status_info") ?? ""
-            // A batch session's outcome, and any session the kernel killed for memory, is an event of its own.
-            if try row.decode("session_type", as: String.self) == SessionType.batch.rawValue
-                || reasons[id] == AgentProtocol.SessionReport.Cause.oomKilled.rawValue
-            {
-                let success = try row.decode("result", as: String.self) == SessionResult.success.rawValue
-                events.append((id, success ? "session_success" : "session_failure", code))
-            }
-            events.append((id, "session_terminated", code))
-            if let group: String = try row.decodeOptional("scaling_group_name") { groups.insert(group) }
-        }
-        try await Self.appendEvents(events, reason: { reasons[$0] ?? "" }, in: tx)
-        for group in groups.sorted() {
-            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(group))")
-        }
-    }
-
-    /// Ends sessions whose start the agent could not carry out: ERROR `failed-to-start`, FAILURE for batch, the
-    /// reason in `status_data.error`, with `session_failure` (batch) and `session_terminated` events.
-    static func fail(_ sessions: [(UUID, String)], agentID: String, in tx: PostgresSession) async throws {
-        let now = Date()
-        let rows = try await tx.query(
-            """
-            UPDATE sessions s SET status = 'ERROR', status_info = 'failed-to-start', status_changed = \(now),
-                terminated_at = \(now),
-                status_history = s.status_history || jsonb_build_object('ERROR', \(Timestamp.pythonISO(now))),
-                result = CASE WHEN s.session_type = 'batch' THEN 'FAILURE' ELSE s.result END,
-                status_data = jsonb_build_object('error', jsonb_build_object('src', 'agent', 'name', 'StartFailed',
-                    'repr', r.reason, 'agent_id', s.agent_id))
-            FROM unnest(\(UUIDArray(sessions.map(\.0)))::uuid[], \(sessions.map(\.1))::text[]) AS r(id, reason)
-            WHERE s.id = r.id AND s.agent_id = \(agentID) AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])
-            RETURNING s.id, s.session_type, s.scaling_group_name
-            """)
-        guard !rows.isEmpty else { return }
-        var events: [(UUID, String, Int?)] = []
-        var groups = Set<String>()
-        for row in rows {
-            let id: UUID = try row.decode("id")
-            if try row.decode("session_type", as: String.self) == SessionType.batch.rawValue {
-                events.append((id, "session_failure", nil))
-            }
-            events.append((id, "session_terminated", nil))
-            if let group: String = try row.decodeOptional("scaling_group_name") { groups.insert(group) }
-        }
-        try await Self.appendEvents(events, reason: { _ in "failed-to-start" }, in: tx)
-        for group in groups.sorted() {
-            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(group))")
-        }
-    }
-
-    /// Event rows for many sessions in one statement, in the given order.
-    static func appendEvents(
-        _ events: [(id: UUID, name: String, exitCode: Int?)], reason: (UUID) -> String, in tx: PostgresSession
-    ) async throws {
-        try await tx.execute(
-            """
-            INSERT INTO events (name, session_id, session_name, access_key, reason, exit_code)
-            SELECT e.name, s.id, s.name, s.access_key, e.reason, nullif(e.code, '')::int
-            FROM unnest(\(events.map(\.name))::text[], \(UUIDArray(events.map(\.id)))::uuid[],
-                        \(events.map { reason($0.id) })::text[], \(events.map { $0.exitCode.map(String.init) ?? "" })::text[])
-                 WITH ORDINALITY AS e(name, id, reason, code, position)
-            JOIN sessions s ON s.id = e.id
-            ORDER BY e.position
-            """)
-        try await tx.execute("SELECT pg_notify('manager_events', 'agent-report')")
     }
 
     /// Marks commands carried out.
@@ -316,29 +209,23 @@ public struct PostgresAgentStore: Sendable {
                 """
             ).map { (try $0.decode("id", as: String.self), try $0.decode("scaling_group", as: String.self)) }
             guard !lost.isEmpty else { return [] }
-            let now = Date()
-            let ended = try await tx.query(
+            let rows = try await tx.query(
                 """
-                UPDATE sessions SET status = 'ERROR', status_info = 'agent-lost', status_changed = \(now),
-                    terminated_at = \(now),
-                    status_history = status_history || jsonb_build_object('ERROR', \(Timestamp.pythonISO(now))),
-                    result = CASE WHEN session_type = 'batch' THEN 'FAILURE' ELSE result END,
-                    status_data = jsonb_build_object('error', jsonb_build_object('src', 'agent', 'name', 'AgentLost',
-                        'repr', 'The agent ' || agent_id || ' stopped sending heartbeats.', 'agent_id', agent_id))
-                WHERE agent_id = ANY(\(lost.map(\.0))::text[]) AND status = ANY(\(SessionOccupancy.activeNames)::text[])
-                RETURNING id, name, access_key, session_type
+                SELECT id, status, session_type, status_info, agent_id FROM sessions
+                WHERE agent_id = ANY(\(lost.map(\.0))::text[]) AND status = ANY(\(SessionChangeWriter.occupying)::text[])
+                ORDER BY id FOR UPDATE
                 """)
-            for row in ended {
-                let id: UUID = try row.decode("id")
-                let name: String = try row.decode("name")
-                let owner: AccessKey = try row.decode("access_key")
-                if try row.decode("session_type", as: String.self) == SessionType.batch.rawValue {
-                    try await PostgresSessionStore.appendEvent(
-                        tx, name: "session_failure", id: id, sessionName: name, owner: owner, reason: "agent-lost")
+            var targets: [SessionChangeWriter.Target] = []
+            for row in rows {
+                guard let status = SessionStatus(rawValue: try row.decode("status")) else { continue }
+                let state = SessionState(
+                    status: status, type: SessionType(rawValue: try row.decode("session_type")) ?? .interactive,
+                    statusInfo: (try row.decodeOptional("status_info", as: String.self)).map { StatusInfo($0) }, hasAgent: true)
+                if let change = SessionLifecycle.decide(state, .agentLost(agentID: try row.decode("agent_id"))).change {
+                    targets.append(.init(id: try row.decode("id"), change: change))
                 }
-                try await PostgresSessionStore.appendEvent(
-                    tx, name: "session_terminated", id: id, sessionName: name, owner: owner, reason: "agent-lost")
             }
+            try await SessionChangeWriter.apply(targets, in: tx)
             for group in Set(lost.map(\.1)) {
                 try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(group))")
             }

@@ -2,8 +2,6 @@ import SchedulerKit
 
 /// Statuses in which a session holds slots on its agent.
 enum SessionOccupancy {
-    static let activeStatuses: [SessionStatus] = [
-        .scheduled, .pulling, .preparing, .running, .restarting, .runningDegraded, .terminating,
-    ]
+    static let activeStatuses: [SessionStatus] = SessionLifecycle.occupying
     static let activeNames: [String] = activeStatuses.map(\.rawValue)
 }

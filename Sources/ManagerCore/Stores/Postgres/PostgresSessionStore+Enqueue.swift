@@ -168,7 +168,7 @@ extension PostgresSessionStore {
                  \(creation.image), \(creation.architecture), \(creation.tag), \(JSONB(text: creation.requestedSlots.text)),
                  \(JSONB(text: creation.resourceOpts.text)), \(JSONB(text: session.mounts.text)),
                  \(JSONB(text: creation.environ.text)), \(creation.bootstrapScript), \(creation.startupCommand),
-                 \(creation.callbackURL), \(creation.startsAt), \(now), 'PENDING', \(history), \(now))
+                 \(creation.callbackURL), \(creation.startsAt), \(now), \(history), \(now))
                 """)
         }
         let ids = UUIDArray(planned.map(\.id))
@@ -176,11 +176,13 @@ extension PostgresSessionStore {
         let wakeGroups = Array(Set(planned.map(\.scalingGroup))).sorted()
         // The rows, then what hangs off them, in one trip: each statement after the insert finds the new rows by
         // their fresh ids, so a name lost to another transaction (skipped by ON CONFLICT) gets no edge and no event.
+        // The status is the column's default, `SessionLifecycle.initial` (PENDING; MigrationTests checks they agree):
+        // `SessionChangeWriter` stays the only code that writes `sessions.status`.
         let results = try await tx.query([
             """
             INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key,
                 scaling_group_name, image, architecture, tag, requested_slots, resource_opts, vfolder_mounts, environ,
-                bootstrap_script, startup_command, callback_url, starts_at, created_at, status, status_history,
+                bootstrap_script, startup_command, callback_url, starts_at, created_at, status_history,
                 status_changed)
             VALUES \(rows)
             ON CONFLICT (access_key, name) WHERE status NOT IN ('TERMINATED', 'CANCELLED') DO NOTHING

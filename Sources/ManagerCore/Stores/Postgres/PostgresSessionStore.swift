@@ -101,18 +101,6 @@ public struct PostgresSessionStore: SessionStore {
         return resolved
     }
 
-    /// Writes an event row and wakes listeners after commit (NOTIFY is delivered at commit).
-    static func appendEvent(
-        _ tx: PostgresSession, name: String, id: UUID, sessionName: String, owner: AccessKey, reason: String, exitCode: Int? = nil
-    ) async throws {
-        try await tx.execute(
-            """
-            INSERT INTO events (name, session_id, session_name, access_key, reason, exit_code)
-            VALUES (\(name), \(id), \(sessionName), \(owner), \(reason), \(exitCode))
-            """)
-        try await tx.execute("SELECT pg_notify('manager_events', \(name))")
-    }
-
     public func session(nameOrID: String, owner: AccessKey) async throws -> SessionRecord? {
         if let id = UUID(uuidString: nameOrID) {
             return try await self.session(id: id)
@@ -147,7 +135,6 @@ public struct PostgresSessionStore: SessionStore {
                 targets = try rows.map { try $0.decode("id", as: UUID.self) }
             }
             targets.append(id)
-            var changed: [SessionRecord] = []
             let rows = try await tx.query(
                 "\(Self.columns) WHERE s.id = ANY(\(UUIDArray(targets))::uuid[]) FOR UPDATE OF s")
             var byID: [UUID: SessionRecord] = [:]
@@ -156,44 +143,21 @@ public struct PostgresSessionStore: SessionStore {
                 byID[record.id] = record
             }
             let now = Date()
+            var changes: [SessionChangeWriter.Target] = []
             for target in targets {
-                guard let session = byID[target], !session.status.isDead else { continue }
-                let next: SessionStatus
-                let event: String
-                if session.status == .pending || forced || session.agentID == nil || session.status == .error {
-                    next = session.status == .pending ? .cancelled : .terminated
-                    event = next == .cancelled ? "session_cancelled" : "session_terminated"
-                } else {
-                    next = .terminating
-                    event = "session_terminating"
+                guard let session = byID[target] else { continue }
+                let state = SessionState(
+                    status: session.status, type: session.type, statusInfo: session.statusInfo.map { StatusInfo($0) },
+                    hasAgent: session.agentID != nil)
+                if let change = SessionLifecycle.decide(state, .destroy(forced: forced)).change {
+                    changes.append(.init(id: target, change: change))
                 }
-                let info = forced ? "force-terminated" : "user-requested"
-                if let agent = session.agentID, session.status != .pending, session.status != .error {
-                    // The agent stops the process; a forced destroy releases the slots without waiting for it.
-                    try await tx.execute(
-                        """
-                        INSERT INTO agent_commands (agent_id, session_id, kind) VALUES (\(agent), \(target), 'stop')
-                        ON CONFLICT (session_id, kind) DO NOTHING
-                        """)
-                    try await tx.execute("SELECT pg_notify('agent_commands', \(agent))")
-                }
-                if next.isDead, let group = session.scalingGroup {
-                    try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(group))")
-                }
-                try await tx.execute(
-                    """
-                    UPDATE sessions SET status = \(next.rawValue), status_info = \(info), status_changed = \(now),
-                        status_history = status_history || jsonb_build_object(\(next.rawValue), \(Timestamp.pythonISO(now))),
-                        terminated_at = CASE WHEN \(next.isDead) THEN \(now) ELSE terminated_at END
-                    WHERE id = \(target)
-                    """)
-                try await Self.appendEvent(tx, name: event, id: target, sessionName: session.name, owner: session.accessKey, reason: info)
-                if next == .cancelled {
-                    try await Self.appendEvent(tx, name: "kernel_cancelled", id: target, sessionName: session.name, owner: session.accessKey, reason: info)
-                }
-                var updated = session
-                updated.status = next
-                updated.statusInfo = info
+            }
+            var changed: [SessionRecord] = []
+            for applied in try await SessionChangeWriter.apply(changes, in: tx, now: now) {
+                guard var updated = byID[applied.id] else { continue }
+                updated.status = applied.change.to
+                updated.statusInfo = applied.change.statusInfo.rawValue
                 updated.statusChanged = now
                 changed.append(updated)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import SchedulerKit
 import Testing
 @testable import ManagerCore
 
@@ -17,6 +18,26 @@ import Testing
             // The core schema is there, with its default rows.
             let group = try await pool.query("SELECT name FROM scaling_groups").first?.decode("name", as: String.self)
             #expect(group == "default")
+        }
+    }
+
+    @Test("the schema agrees with the lifecycle: a new row starts in SessionLifecycle.initial; every status is allowed")
+    func schemaMatchesLifecycle() async throws {
+        let database = try await TestDatabase.create(try TestEnvironment.current())
+        try await database.withPool { pool in
+            let initial = try await pool.query(
+                """
+                SELECT column_default FROM information_schema.columns WHERE table_name = 'sessions' AND column_name = 'status'
+                """
+            ).first?.decode("column_default", as: String.self)
+            #expect(initial == "'\(SessionLifecycle.initial.rawValue)'::text")
+            let check = try await pool.query(
+                """
+                SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c
+                WHERE c.conrelid = 'sessions'::regclass AND c.contype = 'c' AND pg_get_constraintdef(c.oid) LIKE '%PENDING%'
+                """
+            ).first?.decode("def", as: String.self) ?? ""
+            for status in SessionStatus.allCases { #expect(check.contains("'\(status.rawValue)'"), "\(status) missing from the CHECK") }
         }
     }
 

@@ -170,10 +170,11 @@ public struct ConfigLoader {
                 case "events":
                     guard let array = value?.array else { throw ConfigError(description: "\(at).events must be a list of event names") }
                     webhook.events = try array.map { element in
-                        guard let name = element.string, name.hasPrefix("session_") || name.hasPrefix("kernel_") else {
-                            throw ConfigError(description: "\(at).events: each entry must be an event name like \"session_success\"")
+                        guard let text = element.string, let name = SessionEventName(rawValue: text), name.isWebhookEvent else {
+                            let known = SessionEventName.allCases.filter(\.isWebhookEvent).map(\.rawValue).joined(separator: ", ")
+                            throw ConfigError(description: "\(at).events: each entry must be one of \(known)")
                         }
-                        return name
+                        return name.rawValue
                     }
                 default:
                     throw ConfigError(description: "\(source): unknown config key '\(at).\(key)'")

@@ -52,8 +52,7 @@ struct SessionEventRoutes {
                     let events = try await sessions.events(session: watched, owner: streamOwner, after: cursor, limit: 500)
                     for event in events {
                         cursor = event.id
-                        if scope == "session" && !event.name.hasPrefix("session_") { continue }
-                        if scope == "kernel" && !event.name.hasPrefix("kernel_") { continue }
+                        if scope != "*" && SessionEventName(rawValue: event.name)?.scope != scope { continue }
                         try await writer.write(ByteBuffer(string: Self.frame(event)))
                     }
                     if events.count == 500 { continue }

@@ -60,3 +60,8 @@ CREATE TABLE retention_marks (
     pruned_rows bigint NOT NULL DEFAULT 0,
     last_run    timestamptz NOT NULL DEFAULT now()
 );
+
+-- One order over every task's events, so one reader per replica (`EventBroadcaster`) follows all of them with one
+-- cursor, as it follows `events`.
+ALTER TABLE background_task_events ADD COLUMN id bigserial;
+CREATE UNIQUE INDEX background_task_events_by_id ON background_task_events (id);

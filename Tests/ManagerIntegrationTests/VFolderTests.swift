@@ -422,40 +422,4 @@ import Testing
         #expect(try await setup.admin.send(.POST, "/folders/purge", json: ["id": id]).status == 404)
         try await setup.manager.stop()
     }
-
-    @Test("a stream whose client falls behind is closed when its bounded buffer overflows")
-    func slowStreamIsClosed() async throws {
-        let environment = try TestEnvironment.current()
-        let configuration = RedisClient.Configuration(
-            host: environment.redisHost, port: environment.redisPort, password: nil, timeout: .seconds(2))
-        let subscriber = RedisSubscriber(configuration: configuration, channels: [BackgroundTaskService.channel], logger: .init(label: "test"))
-        let hub = BackgroundTaskEventHub(subscriber: subscriber, bufferSize: 4, logger: .init(label: "test")) { _ in }
-        let redis = RedisClient(configuration: configuration)
-        let taskID = UUID()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await subscriber.run() }
-            group.addTask { try await hub.run() }
-            try await eventually("the subscription") { subscriber.isConnected }
-            let slow = hub.watch(taskID)
-            let other = hub.watch(UUID())
-            for seq in 1...10 {
-                let event = BackgroundTaskEvent(
-                    taskID: taskID, seq: seq, name: "bgtask_updated", message: "\(seq)", currentProgress: Double(seq), totalProgress: 10)
-                _ = try await redis.publish(event.wireText, to: BackgroundTaskService.channel)
-            }
-            try await eventually("the overflow") { slow.overflowed }
-            var received: [Int] = []
-            for await signal in slow.signals {
-                if case .event(let event) = signal { received.append(event.seq) }
-            }
-            #expect(received == [1, 2, 3, 4])
-            #expect(!other.overflowed)
-            hub.unwatch(slow)
-            hub.unwatch(other)
-            #expect(hub.watcherCount == 0)
-            subscriber.stop()
-            group.cancelAll()
-        }
-        await redis.close()
-    }
 }

@@ -58,9 +58,9 @@ final class RequestPathTarget: Sendable {
         var storage = ManagerConfig.Storage()
         storage.defaultHost = "local:volume1"
         storage.volumes = [ManagerConfig.Volume(name: "volume1", path: "/nonexistent/fuzz-volume")]
-        let redis = RedisClient(configuration: .init(host: "127.0.0.1", port: 1, timeout: .milliseconds(50)))
+        let signal = EventSignal(conninfo: "host=127.0.0.1 port=1", logger: logger)
         let tasks = BackgroundTaskService(
-            store: PostgresBackgroundTaskStore(pool: pool), redis: redis, configuration: .init(replica: "fuzz", lease: .seconds(10)),
+            store: PostgresBackgroundTaskStore(pool: pool), signal: signal, configuration: .init(replica: "fuzz", lease: .seconds(10)),
             cleanups: [:], logger: logger)
         VFolderRoutes(
             folders: PostgresVFolderStore(pool: pool), volumes: StorageVolumes(storage), tasks: tasks, cloneRateLimit: 0,
@@ -68,7 +68,7 @@ final class RequestPathTarget: Sendable {
         ).register(on: router)
         WebhookRoutes(store: PostgresWebhookStore(pool: pool)).register(on: router)
         AgentRoutes(
-            agents: PostgresAgentStore(pool: pool), signal: EventSignal(conninfo: "host=127.0.0.1 port=1", logger: logger),
+            agents: PostgresAgentStore(pool: pool), signal: signal,
             health: HeartbeatHealth(), secret: Self.agentSecret, heartbeatInterval: .seconds(10), maxBodySize: 1 << 20
         ).register(on: router)
         self.responder = router.buildResponder()

@@ -61,15 +61,6 @@ public struct BackgroundTaskEvent: Sendable, Equatable {
     /// One SSE message in aiohttp-sse's layout, with its id.
     var frame: String { "id: \(self.seq)\r\nevent: \(self.name)\r\ndata: \(self.data.text)\r\nretry: 5\r\n\r\n" }
 
-    /// The Redis message that carries it between replicas.
-    var wireText: String {
-        JSONValue.object([
-            ("task_id", .string(self.taskID.uuidString.lowercased())), ("seq", .number(Double(self.seq))),
-            ("name", .string(self.name)), ("message", .string(self.message)),
-            ("current_progress", .number(self.currentProgress)), ("total_progress", .number(self.totalProgress)),
-        ]).text
-    }
-
     init(taskID: UUID, seq: Int, name: String, message: String, currentProgress: Double, totalProgress: Double) {
         self.taskID = taskID
         self.seq = seq
@@ -78,17 +69,5 @@ public struct BackgroundTaskEvent: Sendable, Equatable {
         self.currentProgress = currentProgress
         self.totalProgress = totalProgress
         self.frameBytes = ByteBuffer(string: self.frame)
-    }
-
-    init?(wireText: String) {
-        guard let json = try? JSONValue.decode(wireText), case .object(let pairs) = json else { return nil }
-        var fields: [String: JSONValue] = [:]
-        for (key, value) in pairs { fields[key] = value }
-        guard case .string(let id)? = fields["task_id"], let taskID = UUID(uuidString: id),
-            case .number(let seq)? = fields["seq"], case .string(let name)? = fields["name"],
-            case .string(let message)? = fields["message"], case .number(let current)? = fields["current_progress"],
-            case .number(let total)? = fields["total_progress"]
-        else { return nil }
-        self.init(taskID: taskID, seq: Int(seq), name: name, message: message, currentProgress: current, totalProgress: total)
     }
 }

@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// and our additions `GET /bgtasks/{id}` (state for polling) and `DELETE /bgtasks/{id}` (cancel).
 struct BackgroundTaskRoutes {
     let service: BackgroundTaskService
-    let hub: BackgroundTaskEventHub
+    let broadcaster: EventBroadcaster
 
     var store: PostgresBackgroundTaskStore { self.service.store }
 
@@ -37,93 +37,10 @@ struct BackgroundTaskRoutes {
         let query = request.uri.queryParameters
         let task = try await self.visibleTask(
             query.get("task_id") ?? query.get("taskId"), field: "task_id", context: context)
-        let lastEventID = try ServerSentEvents.lastEventID(request)
-        let watcher = self.hub.watch(task.id)  // before reading the log, so nothing falls between
-        let store = self.store
-        let hub = self.hub
-        let logger = context.logger
-        let body = ResponseBody { writer in
-            defer { hub.unwatch(watcher) }
-            var cursor = lastEventID ?? 0
-            /// Writes the logged events after the cursor; true once the terminal event (and server_close) went out.
-            func catchUp() async throws -> Bool {
-                while true {
-                    let events = try await store.events(task.id, after: cursor)
-                    for event in events {
-                        try await writer.write(event.frameBytes)
-                        cursor = event.seq
-                        if event.isTerminal {
-                            try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
-                            return true
-                        }
-                    }
-                    if events.count < 500 { return false }
-                }
-            }
-            let latest = try await store.latestEvent(task.id)
-            if lastEventID == nil {
-                // A new client gets what follows, as from Backend.AI (the official CLI's progress viewer breaks on an
-                // event that arrives before its spinner has started); a finished task answers its end at once.
-                if let latest {
-                    cursor = latest.seq
-                    if latest.isTerminal {
-                        try await writer.write(latest.frameBytes)
-                        try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
-                        try await writer.finish(nil)
-                        return
-                    }
-                }
-            } else if try await catchUp() {
-                try await writer.finish(nil)
-                return
-            } else if let latest, latest.isTerminal, latest.seq <= cursor {
-                try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
-                try await writer.finish(nil)
-                return
-            }
-            var ticks = 0
-            // Ends on graceful shutdown too: the client reconnects (to another replica) and resumes by id.
-            for await signal in watcher.signals.cancelOnGracefulShutdown() {
-                switch signal {
-                case .event(let event):
-                    if event.seq <= cursor { continue }
-                    if event.seq == cursor + 1 {
-                        try await writer.write(event.frameBytes)
-                        cursor = event.seq
-                        if event.isTerminal {
-                            try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
-                            try await writer.finish(nil)
-                            return
-                        }
-                    } else if try await catchUp() {  // a message went missing: the log has it
-                        try await writer.finish(nil)
-                        return
-                    }
-                case .resync:
-                    if try await catchUp() {
-                        try await writer.finish(nil)
-                        return
-                    }
-                case .tick:
-                    try await writer.write(ByteBuffer(string: ServerSentEvents.ping))
-                    ticks += 1
-                    // A safety net for events published while this replica's subscription was fine but the
-                    // publisher's Redis was not: look at the log once a minute.
-                    if ticks % 4 == 0, try await catchUp() {
-                        try await writer.finish(nil)
-                        return
-                    }
-                }
-            }
-            if watcher.overflowed {
-                logger.info("closing a task stream that fell behind; the client resumes by Last-Event-ID",
-                            metadata: ["task_id": "\(task.id)"])
-            } else if Task.isShuttingDownGracefully {
-                try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
-            }
-            try await writer.finish(nil)
-        }
-        return Response(status: .ok, headers: ServerSentEvents.headers, body: body)
+        let stream = TaskEventStream(
+            task: task, lastEventID: try ServerSentEvents.lastEventID(request), store: self.store,
+            broadcaster: self.broadcaster, logger: context.logger)
+        return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in try await stream.run(&writer) })
     }
 
     struct TaskInfo: Encodable {

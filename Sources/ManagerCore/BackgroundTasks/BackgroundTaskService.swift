@@ -8,8 +8,10 @@ import Synchronization
 ///
 /// - Every task row is leased to the replica that runs it; `leaseLoop` renews the leases a few times per lease and
 ///   learns of cancellations asked on other replicas.
-/// - Progress is sampled ten times a second (`flushLoop`), stored with its event, and published on Redis for the
-///   streams of every replica.
+/// - Progress is sampled ten times a second (`flushLoop`) and stored with its event; the row's NOTIFY wakes the
+///   `EventBroadcaster` of every replica, which hands it to the task's streams.
+/// - A cancellation asked on another replica arrives as a `task_cancel` notification (`EventSignal`); the lease
+///   renewal, which reads `cancel_requested`, is the fallback.
 /// - `reaperLoop` takes over tasks whose replica stopped renewing, runs their kind's cleanup and marks them failed
 ///   with `interrupted`, so nothing stays running forever.
 public final class BackgroundTaskService: Service, Sendable {
@@ -42,7 +44,7 @@ public final class BackgroundTaskService: Service, Sendable {
     }
 
     let store: PostgresBackgroundTaskStore
-    private let redis: RedisClient
+    private let signal: EventSignal
     private let configuration: Configuration
     private let cleanups: [String: BackgroundJobCleanup]
     private let logger: Logger
@@ -50,14 +52,12 @@ public final class BackgroundTaskService: Service, Sendable {
     private let submissionContinuation: AsyncStream<Submission>.Continuation
     private let running = Mutex<[UUID: AsyncStream<StopReason>.Continuation]>([:])
 
-    public static let channel = "manager.bgtasks"
-
     public init(
-        store: PostgresBackgroundTaskStore, redis: RedisClient, configuration: Configuration,
+        store: PostgresBackgroundTaskStore, signal: EventSignal, configuration: Configuration,
         cleanups: [String: BackgroundJobCleanup], logger: Logger
     ) {
         self.store = store
-        self.redis = redis
+        self.signal = signal
         self.configuration = configuration
         self.cleanups = cleanups
         self.logger = logger
@@ -98,6 +98,11 @@ public final class BackgroundTaskService: Service, Sendable {
             await withDiscardingTaskGroup { group in
                 group.addTask { try? await cancelWhenGracefulShutdown { await self.leaseLoop() } }
                 group.addTask { try? await cancelWhenGracefulShutdown { await self.reaperLoop() } }
+                group.addTask {
+                    for await id in self.signal.taskCancellations.cancelOnGracefulShutdown() {
+                        self.stop(id, reason: .cancelRequested)
+                    }
+                }
                 for await submission in self.submissions {
                     group.addTask { await self.execute(submission) }
                 }
@@ -181,7 +186,7 @@ public final class BackgroundTaskService: Service, Sendable {
                     return
                 }
                 flushed = version
-                await self.publish(event, logger: logger)
+                _ = event
             } catch {
                 logger.warning("storing progress failed", metadata: ["error": "\(error)"])
             }
@@ -199,7 +204,7 @@ public final class BackgroundTaskService: Service, Sendable {
         case .done(let completion):
             do {
                 // The final progress (a bar at 100%), then the end, with the job's own changes, in one transaction.
-                let events = try await self.store.pool.withTransaction { tx -> [BackgroundTaskEvent] in
+                try await self.store.pool.withTransaction { tx in
                     try await completion.commit(tx)
                     guard let last = try await self.store.record(
                         id, name: "bgtask_updated", message: snapshot.message, current: snapshot.current,
@@ -208,9 +213,8 @@ public final class BackgroundTaskService: Service, Sendable {
                             id, name: "bgtask_done", message: completion.message, current: snapshot.current,
                             total: snapshot.total, replica: self.configuration.replica, finalStatus: .done, in: tx)
                     else { throw LeaseLost() }
-                    return [last, done]
+                    _ = (last, done)
                 }
-                for event in events { await self.publish(event, logger: logger) }
                 logger.info("background task done", metadata: ["message": "\(completion.message)"])
                 return
             } catch is LeaseLost {
@@ -254,12 +258,9 @@ public final class BackgroundTaskService: Service, Sendable {
         guard let name = status.terminalEventName else { return }
         for attempt in 1...5 {
             do {
-                if let event = try await self.store.record(
+                _ = try await self.store.record(
                     id, name: name, message: message, current: snapshot.current, total: snapshot.total,
                     replica: self.configuration.replica, finalStatus: status)
-                {
-                    await self.publish(event, logger: logger)
-                }
                 logger.info("background task ended", metadata: ["status": "\(status.rawValue)", "message": "\(message)"])
                 return
             } catch {
@@ -269,19 +270,9 @@ public final class BackgroundTaskService: Service, Sendable {
         }
     }
 
-    func publish(_ event: BackgroundTaskEvent, logger: Logger) async {
-        do {
-            _ = try await self.redis.publish(event.wireText, to: Self.channel)
-        } catch {
-            // Streams re-read the log from PostgreSQL when Redis comes back.
-            logger.warning("publishing a task event failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Tells the replica running `id` to cancel it (through Redis; the lease renewal is the fallback).
+    /// Tells the replica running `id` to cancel it (a notification; the lease renewal is the fallback).
     func publishCancel(_ id: UUID) async {
-        _ = try? await self.redis.publish(
-            #"{"cancel": "\#(id.uuidString.lowercased())"}"#, to: Self.channel)
+        _ = try? await self.store.pool.query("SELECT pg_notify('task_cancel', \(id.uuidString.lowercased()))")
     }
 
     // MARK: - Leases

@@ -41,10 +41,13 @@ public struct PostgresBackgroundTaskStore: Sendable {
                     finished_at = CASE WHEN \(finalStatus?.rawValue)::text IS NULL THEN NULL ELSE now() END
                 WHERE id = \(id) AND status = 'running' AND replica = \(replica)
                 RETURNING id, last_seq
+            ), event AS (
+                INSERT INTO background_task_events (task_id, seq, name, message, current_progress, total_progress)
+                SELECT id, last_seq, \(name), \(message), \(current), \(total) FROM task
+                RETURNING seq
             )
-            INSERT INTO background_task_events (task_id, seq, name, message, current_progress, total_progress)
-            SELECT id, last_seq, \(name), \(message), \(current), \(total) FROM task
-            RETURNING seq
+            -- Every replica's broadcaster reads the new row after commit.
+            SELECT seq, pg_notify('manager_events', 'task') FROM event
             """
         let rows: PostgresRows
         if let session {

@@ -62,8 +62,6 @@ public struct ManagerApplication {
             host: self.config.redis.host, port: self.config.redis.port, password: self.config.redis.password,
             timeout: self.config.redis.timeout)
         let redis = RedisClient(configuration: redisConfiguration)
-        let subscriber = RedisSubscriber(
-            configuration: redisConfiguration, channels: [EventChannel.wakeups, BackgroundTaskService.channel], logger: self.logger)
 
         let router = Router(context: ManagerRequestContext.self)
         router.add(middleware: ProblemMiddleware(maxBodySize: self.config.server.maxBodySize))
@@ -86,7 +84,9 @@ public struct ManagerApplication {
             sessions: sessions, maxBodySize: maxBody,
             requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil
         ).register(on: router)
-        SessionEventRoutes(sessions: sessions, signal: signal).register(on: router)
+        // One reader of the event logs per replica; every SSE stream subscribes to it.
+        let broadcaster = EventBroadcaster(log: PostgresEventLog(pool: pool), signal: signal, registry: registry, logger: self.logger)
+        SessionEventRoutes(sessions: sessions, broadcaster: broadcaster).register(on: router)
         SystemRoutes(
             health: HealthCheck(pool: pool, redis: redis), metrics: registry,
             poolGauges: PoolGauges(pool: pool, registry: registry), sessionGauges: SessionGauges(pool: pool, registry: registry)
@@ -112,13 +112,10 @@ public struct ManagerApplication {
         // Storage and background tasks (vfolder clone).
         let folders = PostgresVFolderStore(pool: pool)
         let tasks = BackgroundTaskService(
-            store: PostgresBackgroundTaskStore(pool: pool), redis: redis,
+            store: PostgresBackgroundTaskStore(pool: pool), signal: signal,
             configuration: .init(replica: self.config.server.replicaID, lease: self.config.backgroundTasks.lease),
             cleanups: [VFolderCloneJob.kind: VFolderCloneJob.cleanup(folders: folders)], logger: self.logger)
-        let taskEvents = BackgroundTaskEventHub(subscriber: subscriber, logger: self.logger) { id in
-            tasks.stop(id, reason: .cancelRequested)
-        }
-        BackgroundTaskRoutes(service: tasks, hub: taskEvents).register(on: router)
+        BackgroundTaskRoutes(service: tasks, broadcaster: broadcaster).register(on: router)
         VFolderRoutes(
             folders: folders, volumes: volumes, tasks: tasks, cloneRateLimit: self.config.storage.cloneRateLimit,
             maxBodySize: maxBody
@@ -154,9 +151,8 @@ public struct ManagerApplication {
         // it (clones) were cancelled.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: BlockingExecutor.shared),
-            .init(service: subscriber),
             .init(service: signal),
-            .init(service: taskEvents),
+            .init(service: broadcaster),
             .init(service: tasks),
             .init(service: webhooks),
             .init(service: scheduler),
@@ -205,10 +201,4 @@ extension ManagerApplication {
         var generator = SystemRandomNumberGenerator()
         return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
-}
-
-/// Redis channels the replicas talk on.
-public enum EventChannel {
-    /// Short wake-up messages after a commit ("session", "agent", "task"…); the data is in PostgreSQL.
-    public static let wakeups = "manager.wakeups"
 }

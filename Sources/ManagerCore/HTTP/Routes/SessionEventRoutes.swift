@@ -6,10 +6,10 @@ import SchedulerKit
 import ServiceLifecycle
 
 /// `GET /events/session` (SSE): session lifecycle events from the durable log, each with an `id:`;
-/// a client that reconnects with `Last-Event-ID` gets exactly what it missed.
+/// a client that reconnects with `Last-Event-ID` gets what it missed (`SessionEventStream`).
 struct SessionEventRoutes {
     let sessions: any SessionStore
-    let signal: EventSignal
+    let broadcaster: EventBroadcaster
 
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/events/session", use: self.stream)
@@ -38,51 +38,10 @@ struct SessionEventRoutes {
             }
             sessionID = session.id
         }
-        let lastID = try ServerSentEvents.lastEventID(request) ?? 0
-        let streamOwner: AccessKey? = sessionID == nil ? owner : nil
-        let sessions = self.sessions
-        let signal = self.signal
-        let startID = lastID
-        let watched = sessionID
-        let body = ResponseBody { writer in
-            var cursor = startID
-            var lastPing = ContinuousClock.now
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    let version = await signal.version()
-                    let events = try await sessions.events(session: watched, owner: streamOwner, after: cursor, limit: 500)
-                    for event in events {
-                        cursor = event.id
-                        if scope != "*" && SessionEventName(rawValue: event.name)?.scope != scope { continue }
-                        try await writer.write(ByteBuffer(string: Self.frame(event)))
-                    }
-                    if events.count == 500 { continue }
-                    if ContinuousClock.now - lastPing > .seconds(15) {
-                        try await writer.write(ByteBuffer(string: ServerSentEvents.ping))
-                        lastPing = ContinuousClock.now
-                    }
-                    await signal.wait(after: version, timeout: .seconds(1))
-            }
-            if Task.isShuttingDownGracefully {
-                // The replica is stopping: say so; the client reconnects (to another replica) with Last-Event-ID.
-                try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
-            }
-            try await writer.finish(nil)
-        }
-        return Response(
-            status: .ok,
-            headers: ServerSentEvents.headers,
-            body: body)
-    }
-
-    /// One SSE message in aiohttp-sse's layout (`\r\n` separators), with the log id.
-    static func frame(_ event: SessionEventRecord) -> String {
-        let data = JSONValue.object([
-            ("reason", .string(event.reason)),
-            ("sessionName", .string(event.sessionName ?? "")),
-            ("ownerAccessKey", .string(event.accessKey ?? "")),
-            ("sessionId", .string(event.sessionID?.uuidString.lowercased() ?? "")),
-            ("exitCode", event.exitCode.map { .number(Double($0)) } ?? .null),
-        ])
-        return "id: \(event.id)\r\nevent: \(event.name)\r\ndata: \(data.text)\r\nretry: 5\r\n\r\n"
+        let stream = SessionEventStream(
+            topic: sessionID.map { .session($0) } ?? .owner(owner.rawValue), scope: scope,
+            lastEventID: try ServerSentEvents.lastEventID(request) ?? 0, sessions: self.sessions,
+            broadcaster: self.broadcaster, logger: context.logger)
+        return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in try await stream.run(&writer) })
     }
 }

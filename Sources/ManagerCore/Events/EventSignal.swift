@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -7,10 +8,11 @@ import ServiceLifecycle
 /// - `agent_commands` (payload: an agent id) bumps that agent's version; its long-poll waits on it.
 /// - `scheduler_wakeup` (payload: a scaling group) yields on `schedulerWakeups`, coalesced.
 /// - `webhook_deliveries` (the outbox trigger) bumps the version webhook dispatchers wait on.
+/// - `task_cancel` (payload: a task id) yields on `taskCancellations`: the replica running it stops it.
 /// Waiters also time out, so a lost notification costs at most one poll interval. After a reconnect every key
 /// is bumped, because notifications may have been missed.
 public final class EventSignal: Service, Sendable {
-    public static let channels = ["manager_events", "agent_commands", "scheduler_wakeup", "webhook_deliveries"]
+    public static let channels = ["manager_events", "agent_commands", "scheduler_wakeup", "webhook_deliveries", "task_cancel"]
     private static let logKey = ""
     private static let webhookKey = "webhooks"
 
@@ -19,10 +21,14 @@ public final class EventSignal: Service, Sendable {
     /// One element means "run a pass soon"; newer wake-ups replace older ones.
     public let schedulerWakeups: AsyncStream<Void>
     private let wakeupContinuation: AsyncStream<Void>.Continuation
+    /// Tasks some replica was asked to cancel (read by `BackgroundTaskService`).
+    let taskCancellations: AsyncStream<UUID>
+    private let cancelContinuation: AsyncStream<UUID>.Continuation
 
     public init(conninfo: String, logger: Logger) {
         self.listener = PostgresListener(conninfo: conninfo, channels: Self.channels, logger: logger)
         (self.schedulerWakeups, self.wakeupContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (self.taskCancellations, self.cancelContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
     }
 
     public func run() async throws {
@@ -35,6 +41,8 @@ public final class EventSignal: Service, Sendable {
                     case "agent_commands": await self.state.bump("agent:" + notification.payload)
                     case "scheduler_wakeup": self.wakeupContinuation.yield()
                     case "webhook_deliveries": await self.state.bump(Self.webhookKey)
+                    case "task_cancel":
+                        if let id = UUID(uuidString: notification.payload) { self.cancelContinuation.yield(id) }
                     default: await self.state.bump(Self.logKey)
                     }
                 case .reconnected:
@@ -43,6 +51,7 @@ public final class EventSignal: Service, Sendable {
                 }
             }
             self.wakeupContinuation.finish()
+            self.cancelContinuation.finish()
         }
     }
 

@@ -1,0 +1,63 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import SchedulerKit
+import ServiceLifecycle
+
+/// One `GET /events/session` stream: what the client missed (from the log, after its `Last-Event-ID`), then what
+/// the broadcaster hands out, pings every 15 s, and `server_close` when the replica stops.
+struct SessionEventStream: Sendable {
+    /// The sessions it follows: one session, or every session of an access key.
+    let topic: EventBroadcaster.Topic
+    /// `*`, `session` or `kernel` (`SessionEventName.scope`).
+    let scope: String
+    let lastEventID: Int
+    let sessions: any SessionStore
+    let broadcaster: EventBroadcaster
+    let logger: Logger
+
+    func run(_ writer: inout any ResponseBodyWriter) async throws {
+        let subscription = self.broadcaster.subscribe(self.topic)  // before reading the log: nothing falls between
+        defer { self.broadcaster.unsubscribe(subscription) }
+        var cursor = self.lastEventID
+        // Catch-up, in pages.
+        while true {
+            let events = try await self.sessions.events(
+                session: self.topic.sessionID, owner: self.topic.owner.map { AccessKey($0) }, after: cursor, limit: 500)
+            for event in events {
+                cursor = event.id
+                if self.wants(event) { try await writer.write(ByteBuffer(string: SessionEventFrame.text(event))) }
+            }
+            if events.count < 500 { break }
+        }
+        for await signal in subscription.signals.cancelOnGracefulShutdown() {
+            switch signal {
+            case .session(let event, let frame):
+                guard event.id > cursor else { continue }  // already sent by the catch-up
+                cursor = event.id
+                if self.wants(event) { try await writer.write(frame) }
+            case .tick:
+                try await writer.write(ByteBuffer(string: ServerSentEvents.ping))
+            case .task:
+                continue
+            }
+        }
+        if subscription.overflowed {
+            self.logger.info("closing a session event stream that fell behind; the client resumes by Last-Event-ID")
+        } else if Task.isShuttingDownGracefully {
+            // The replica is stopping: say so; the client reconnects (to another replica) with Last-Event-ID.
+            try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
+        }
+        try await writer.finish(nil)
+    }
+
+    private func wants(_ event: SessionEventRecord) -> Bool {
+        self.scope == "*" || SessionEventName(rawValue: event.name)?.scope == self.scope
+    }
+}
+
+extension EventBroadcaster.Topic {
+    var sessionID: UUID? { if case .session(let id) = self { id } else { nil } }
+    var owner: String? { if case .owner(let key) = self { key } else { nil } }
+}

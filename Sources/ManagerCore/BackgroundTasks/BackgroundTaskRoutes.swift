@@ -37,8 +37,14 @@ struct BackgroundTaskRoutes {
         let query = request.uri.queryParameters
         let task = try await self.visibleTask(
             query.get("task_id") ?? query.get("taskId"), field: "task_id", context: context)
+        let lastEventID = try ServerSentEvents.lastEventID(request)
+        if let lastEventID, let first = try await self.store.firstEvent(task.id), first.seq > lastEventID + 1 {
+            throw APIError.gone(
+                "events-pruned", title: "The task's events after this Last-Event-ID were pruned.",
+                msg: "The oldest event kept for this task is \(first.seq) (retention). Reconnect without Last-Event-ID.")
+        }
         let stream = TaskEventStream(
-            task: task, lastEventID: try ServerSentEvents.lastEventID(request), store: self.store,
+            task: task, lastEventID: lastEventID, store: self.store,
             broadcaster: self.broadcaster, logger: context.logger)
         return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in try await stream.run(&writer) })
     }

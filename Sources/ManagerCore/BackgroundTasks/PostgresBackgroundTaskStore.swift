@@ -70,6 +70,16 @@ public struct PostgresBackgroundTaskStore: Sendable {
         ).map(Self.event)
     }
 
+    /// The oldest event kept (retention prunes the older ones), or nil before the first.
+    func firstEvent(_ id: UUID) async throws -> BackgroundTaskEvent? {
+        try await self.pool.query(
+            """
+            SELECT task_id, seq, name, message, current_progress, total_progress FROM background_task_events
+            WHERE task_id = \(id) ORDER BY seq LIMIT 1
+            """
+        ).first.map(Self.event)
+    }
+
     /// The newest event, or nil before the first.
     func latestEvent(_ id: UUID) async throws -> BackgroundTaskEvent? {
         try await self.pool.query(

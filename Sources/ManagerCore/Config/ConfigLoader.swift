@@ -98,6 +98,17 @@ public struct ConfigLoader {
         try reader.duration("scheduler.tick_interval") { config.scheduler.tickInterval = $0 }
         try reader.duration("scheduler.wait_refresh_interval") { config.scheduler.waitRefreshInterval = $0 }
 
+        try reader.duration("retention.events") { config.retention.events = $0 }
+        try reader.duration("retention.task_events") { config.retention.taskEvents = $0 }
+        try reader.duration("retention.session_logs") { config.retention.sessionLogs = $0 }
+        try reader.duration("retention.webhook_attempts") { config.retention.webhookAttempts = $0 }
+        try reader.duration("retention.delivered_webhooks") { config.retention.deliveredWebhooks = $0 }
+        try reader.duration("retention.interval") { interval in
+            guard interval >= .milliseconds(100) else { throw ConfigError(description: "retention.interval must be at least 100ms") }
+            config.retention.interval = interval
+        }
+        try reader.int("retention.batch_size", range: 1...100_000) { config.retention.batchSize = $0 }
+
         try reader.bool("agent.local.enabled") { config.localAgent.enabled = $0 }
         try reader.string("agent.local.id") { config.localAgent.id = $0 }
         try reader.string("agent.local.scaling_group") { config.localAgent.scalingGroup = $0 }

@@ -47,6 +47,23 @@ public struct ManagerConfig: Sendable {
         public var waitRefreshInterval: Duration = .seconds(10)
     }
 
+    /// How long the append-only logs keep their rows (`RetentionService`); zero keeps them forever.
+    public struct Retention: Sendable {
+        /// Session events (`events`): SSE resume and the webhook source.
+        public var events: Duration = .seconds(30 * 86_400)
+        /// Background-task events, except each task's last one.
+        public var taskEvents: Duration = .seconds(7 * 86_400)
+        /// Output of sessions that ended this long ago.
+        public var sessionLogs: Duration = .seconds(30 * 86_400)
+        /// Webhook delivery attempts.
+        public var webhookAttempts: Duration = .seconds(30 * 86_400)
+        /// Delivered webhook deliveries (dead ones stay until redelivered or removed).
+        public var deliveredWebhooks: Duration = .seconds(7 * 86_400)
+        /// How often a pruning round runs; each round deletes in batches of `batchSize` rows.
+        public var interval: Duration = .seconds(60)
+        public var batchSize = 1000
+    }
+
     /// The process agent embedded in `manager serve`.
     public struct LocalAgent: Sendable {
         public var enabled = true
@@ -143,6 +160,7 @@ public struct ManagerConfig: Sendable {
     public var database = Database()
     public var redis = Redis()
     public var scheduler = Scheduler()
+    public var retention = Retention()
     public var localAgent = LocalAgent()
     public var agents = Agents()
     public var storage = Storage()

@@ -93,6 +93,11 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         APIError(status: .conflict, kind: kind, title: title, msg: msg)
     }
 
+    /// 410: what was asked for existed but was pruned (events older than the retention).
+    public static func gone(_ kind: String, title: String, msg: String) -> APIError {
+        APIError(status: .gone, kind: kind, title: title, msg: msg)
+    }
+
     /// 413: the body is larger than `server.max_body_size`.
     public static func tooLarge(limit: Int) -> APIError {
         APIError(status: .contentTooLarge, kind: "too-large", title: "Request body too large.", msg: "The request body is larger than \(limit) bytes.")

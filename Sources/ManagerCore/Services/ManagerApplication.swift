@@ -86,7 +86,8 @@ public struct ManagerApplication {
         ).register(on: router)
         // One reader of the event logs per replica; every SSE stream subscribes to it.
         let broadcaster = EventBroadcaster(log: PostgresEventLog(pool: pool), signal: signal, registry: registry, logger: self.logger)
-        SessionEventRoutes(sessions: sessions, broadcaster: broadcaster).register(on: router)
+        SessionEventRoutes(sessions: sessions, broadcaster: broadcaster, retention: PostgresRetentionStore(pool: pool))
+            .register(on: router)
         SystemRoutes(
             health: HealthCheck(pool: pool, redis: redis), metrics: registry,
             poolGauges: PoolGauges(pool: pool, registry: registry), sessionGauges: SessionGauges(pool: pool, registry: registry)
@@ -156,6 +157,8 @@ public struct ManagerApplication {
             .init(service: tasks),
             .init(service: webhooks),
             .init(service: scheduler),
+            .init(service: RetentionService(
+                store: PostgresRetentionStore(pool: pool), configuration: self.config.retention, logger: self.logger)),
             .init(service: app),
         ]
         if self.config.localAgent.enabled, let agentSecret {

@@ -10,6 +10,7 @@ import ServiceLifecycle
 struct SessionEventRoutes {
     let sessions: any SessionStore
     let broadcaster: EventBroadcaster
+    let retention: PostgresRetentionStore?
 
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/events/session", use: self.stream)
@@ -38,9 +39,19 @@ struct SessionEventRoutes {
             }
             sessionID = session.id
         }
+        let lastEventID = try ServerSentEvents.lastEventID(request) ?? 0
+        if lastEventID > 0, let retention = self.retention {
+            // A resume from before what retention pruned would silently miss events: say so instead.
+            let horizon = try await retention.eventHorizon()
+            if lastEventID < horizon.prunedUpTo {
+                throw APIError.gone(
+                    "events-pruned", title: "The events after this Last-Event-ID were pruned.",
+                    msg: "Events up to id \(horizon.prunedUpTo) are gone (retention); the oldest kept is \(horizon.oldest.map(String.init) ?? "none"). Reconnect without Last-Event-ID.")
+            }
+        }
         let stream = SessionEventStream(
             topic: sessionID.map { .session($0) } ?? .owner(owner.rawValue), scope: scope,
-            lastEventID: try ServerSentEvents.lastEventID(request) ?? 0, sessions: self.sessions,
+            lastEventID: lastEventID, sessions: self.sessions,
             broadcaster: self.broadcaster, logger: context.logger)
         return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in try await stream.run(&writer) })
     }

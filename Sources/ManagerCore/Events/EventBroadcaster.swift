@@ -52,9 +52,17 @@ public final class EventBroadcaster: Service, Sendable {
         let signals: AsyncStream<Signal>
         fileprivate let continuation: AsyncStream<Signal>.Continuation
         private let overflowFlag = Atomic<Bool>(false)
+        private let shutdownFlag = Atomic<Bool>(false)
 
         /// True when the buffer overflowed and the stream must end for the client to resume.
         var overflowed: Bool { self.overflowFlag.load(ordering: .relaxed) }
+        /// True when the replica is stopping: the stream says `server_close` and the client resumes elsewhere.
+        var endedByShutdown: Bool { self.shutdownFlag.load(ordering: .relaxed) }
+
+        fileprivate func close() {
+            self.shutdownFlag.store(true, ordering: .relaxed)
+            self.continuation.finish()
+        }
 
         fileprivate init(number: Int, topic: Topic, bufferSize: Int) {
             self.number = number
@@ -76,6 +84,7 @@ public final class EventBroadcaster: Service, Sendable {
     private let logger: Logger
     private let state = Mutex<(next: Int, topics: [Topic: [Int: Subscription]])>((0, [:]))
     private let reads: Prometheus.Counter
+    private let closing = Atomic<Bool>(false)
     private let readTally = Atomic<Int>(0)
 
     /// Queries run over the event logs since start (the benchmark and tests compare it with the streams' number).
@@ -102,6 +111,7 @@ public final class EventBroadcaster: Service, Sendable {
             let subscription = Subscription(
                 number: state.next, topic: topic, bufferSize: max(1, bufferSize ?? self.configuration.bufferSize))
             state.topics[topic, default: [:]][state.next] = subscription
+            if self.closing.load(ordering: .relaxed) { subscription.close() }
             return subscription
         }
     }
@@ -137,7 +147,10 @@ public final class EventBroadcaster: Service, Sendable {
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            for subscription in self.everyone() { subscription.continuation.finish() }
+            // This service is stopped before the HTTP server (it comes after it in the service group), so the
+            // streams end here, each once, and the server's drain finds them done.
+            self.closing.store(true, ordering: .relaxed)
+            for subscription in self.everyone() { subscription.close() }
         }
     }
 

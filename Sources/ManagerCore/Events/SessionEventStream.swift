@@ -31,7 +31,9 @@ struct SessionEventStream: Sendable {
             }
             if events.count < 500 { break }
         }
-        for await signal in subscription.signals.cancelOnGracefulShutdown() {
+        // Ends on graceful shutdown: the broadcaster closes every subscription once (cheaper than merging every
+        // element with the shutdown signal, as `cancelOnGracefulShutdown()` does).
+        for await signal in subscription.signals {
             switch signal {
             case .session(let event, let frame):
                 guard event.id > cursor else { continue }  // already sent by the catch-up
@@ -45,7 +47,7 @@ struct SessionEventStream: Sendable {
         }
         if subscription.overflowed {
             self.logger.info("closing a session event stream that fell behind; the client resumes by Last-Event-ID")
-        } else if Task.isShuttingDownGracefully {
+        } else if subscription.endedByShutdown || Task.isShuttingDownGracefully {
             // The replica is stopping: say so; the client reconnects (to another replica) with Last-Event-ID.
             try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
         }

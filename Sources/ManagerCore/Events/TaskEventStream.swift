@@ -23,7 +23,9 @@ struct TaskEventStream: Sendable {
             return
         }
         // Ends on graceful shutdown too: the client reconnects (to another replica) and resumes by id.
-        for await signal in subscription.signals.cancelOnGracefulShutdown() {
+        // Ends on graceful shutdown: the broadcaster closes every subscription once (cheaper than merging every
+        // element with the shutdown signal, as `cancelOnGracefulShutdown()` does).
+        for await signal in subscription.signals {
             switch signal {
             case .task(let event):
                 if event.seq <= cursor { continue }
@@ -47,7 +49,7 @@ struct TaskEventStream: Sendable {
         if subscription.overflowed {
             self.logger.info("closing a task stream that fell behind; the client resumes by Last-Event-ID",
                              metadata: ["task_id": "\(self.task.id)"])
-        } else if Task.isShuttingDownGracefully {
+        } else if subscription.endedByShutdown || Task.isShuttingDownGracefully {
             try await writer.write(ByteBuffer(string: ServerSentEvents.serverClose))
         }
         try await writer.finish(nil)

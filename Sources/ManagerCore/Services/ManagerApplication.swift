@@ -153,13 +153,14 @@ public struct ManagerApplication {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: BlockingExecutor.shared),
             .init(service: signal),
-            .init(service: broadcaster),
             .init(service: tasks),
             .init(service: webhooks),
             .init(service: scheduler),
             .init(service: RetentionService(
                 store: PostgresRetentionStore(pool: pool), configuration: self.config.retention, logger: self.logger)),
             .init(service: app),
+            // After the server: stopped before it, so open streams end (server_close) and the server's drain is quick.
+            .init(service: broadcaster),
         ]
         if self.config.localAgent.enabled, let agentSecret {
             services.append(.init(service: ProcessAgent(settings: self.localAgentSettings(secret: agentSecret), logger: self.logger)))

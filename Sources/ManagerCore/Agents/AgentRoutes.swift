@@ -35,19 +35,12 @@ struct AgentRoutes {
         var logger = context.logger
         logger[metadataKey: "agent_id"] = "\(info.id)"
         do {
-            if try await self.agents.heartbeat(info, slots: slots) {
+            let outcome = try await AgentSync(agents: self.agents, signal: self.signal).sync(body, slots: slots)
+            if outcome.joined {
                 logger.info("agent joined", metadata: ["scaling_group": "\(info.scalingGroup)", "slots": "\(slots)"])
             }
-            try await self.agents.apply(body.reports, agentID: info.id)
-            try await self.agents.acknowledge(body.acked, agentID: info.id)
-            let version = await self.signal.commandVersion(agent: info.id)
-            var commands = try await self.agents.openCommands(agentID: info.id)
-            if commands.isEmpty, body.wait > 0 {
-                await self.signal.waitForCommands(agent: info.id, after: version, timeout: .milliseconds(Int(body.wait * 1000)))
-                commands = try await self.agents.openCommands(agentID: info.id)
-            }
             let interval = Double(self.heartbeatInterval.components.seconds)
-            return try JSONResponse.make(AgentProtocol.SyncResponse(commands: commands, heartbeatInterval: interval))
+            return try JSONResponse.make(AgentProtocol.SyncResponse(commands: outcome.commands, heartbeatInterval: interval))
         } catch let refusal as PostgresAgentStore.Refusal {
             throw APIError.invalidAPIParams("'\(refusal.field)': \(refusal.message)")
         } catch let error as PostgresError {

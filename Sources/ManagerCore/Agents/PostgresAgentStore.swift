@@ -16,8 +16,8 @@ public struct PostgresAgentStore: Sendable {
     }
 
     /// Records a heartbeat (creating the agent on first contact); true when the agent is new or was LOST.
-    public func heartbeat(_ info: AgentProtocol.AgentInfo, slots: ResourceSlots) async throws -> Bool {
-        try await self.pool.withTransaction { tx in
+    func heartbeat(_ info: AgentProtocol.AgentInfo, slots: ResourceSlots, in tx: PostgresSession) async throws -> Bool {
+        do {
             guard try await tx.query("SELECT 1 FROM scaling_groups WHERE name = \(info.scalingGroup)").first != nil else {
                 throw Refusal(field: "agent.scaling_group", message: "The scaling group '\(info.scalingGroup)' does not exist.")
             }
@@ -49,9 +49,9 @@ public struct PostgresAgentStore: Sendable {
     /// by `SessionLifecycle`, and the changes are written by `SessionChangeWriter` in at most three rounds
     /// (PREPARING, RUNNING, the end), each a few statements whatever the number of sessions. Output chunks are
     /// stored per chunk (only sessions that printed something have them).
-    public func apply(_ reports: [AgentProtocol.SessionReport], agentID: String) async throws {
+    func apply(_ reports: [AgentProtocol.SessionReport], agentID: String, in tx: PostgresSession) async throws {
         guard !reports.isEmpty else { return }
-        try await self.pool.withTransaction { tx in
+        do {
             for report in reports {
                 if let log = report.log, !log.isEmpty {
                     try await Self.storeLog(log, offset: report.logOffset, session: report.sessionID, agentID: agentID, in: tx)
@@ -157,24 +157,23 @@ public struct PostgresAgentStore: Sendable {
     }
 
     /// Marks commands carried out.
-    public func acknowledge(_ ids: [Int64], agentID: String) async throws {
+    func acknowledge(_ ids: [Int64], agentID: String, in tx: PostgresSession) async throws {
         guard !ids.isEmpty else { return }
-        try await self.pool.withConnection { connection in
-            _ = try await connection.execute(
-                """
-                UPDATE agent_commands SET acked_at = now()
-                WHERE agent_id = \(agentID) AND id = ANY(\(ids.map(String.init))::bigint[]) AND acked_at IS NULL
-                """)
-        }
+        try await tx.execute(
+            """
+            UPDATE agent_commands SET acked_at = now()
+            WHERE agent_id = \(agentID) AND id = ANY(\(ids.map(String.init))::bigint[]) AND acked_at IS NULL
+            """)
     }
 
     /// Commands not yet acknowledged, oldest first.
-    public func openCommands(agentID: String, limit: Int = 1000) async throws -> [AgentProtocol.Command] {
-        let rows = try await self.pool.query(
-            """
+    func openCommands(agentID: String, limit: Int = 1000, in session: PostgresSession? = nil) async throws -> [AgentProtocol.Command] {
+        let sql: SQL = """
             SELECT c.id::text AS id, c.kind, c.session_id, c.payload FROM agent_commands c
             WHERE c.agent_id = \(agentID) AND c.acked_at IS NULL ORDER BY c.id LIMIT \(limit)
-            """)
+            """
+        let rows: PostgresRows
+        if let session { rows = try await session.query(sql) } else { rows = try await self.pool.query(sql) }
         return try rows.map { row in
             let id = Int64(try row.decode("id", as: String.self)) ?? 0
             let sessionID: UUID = try row.decode("session_id")

@@ -37,9 +37,8 @@ import Testing
                 for subscription in fast {
                     readers.append(Task {
                         var seqs: [Int] = []
-                        for await signal in subscription.signals {
-                            if case .task(let event) = signal { seqs.append(event.seq) }
-                            if seqs.count == 10 { break }
+                        while seqs.count < 10, let batch = await subscription.next() {
+                            for signal in batch { if case .task(let event) = signal { seqs.append(event.seq) } }
                         }
                         return seqs
                     })
@@ -50,8 +49,8 @@ import Testing
                 for reader in readers { #expect(await reader.value == Array(1...10)) }
                 #expect(slow.overflowed)
                 var received: [Int] = []
-                for await signal in slow.signals {
-                    if case .task(let event) = signal { received.append(event.seq) }
+                while let batch = await slow.next() {
+                    for signal in batch { if case .task(let event) = signal { received.append(event.seq) } }
                 }
                 #expect(received == [1, 2, 3, 4])
                 #expect(!other.overflowed)
@@ -83,9 +82,8 @@ import Testing
                 try await Task.sleep(for: .milliseconds(300))
                 let reader = Task {
                     var names: [String] = []
-                    for await signal in subscription.signals {
-                        if case .session(let event, _) = signal { names.append(event.name) }
-                        if names.count == 2 { break }
+                    while names.count < 2, let batch = await subscription.next() {
+                        for signal in batch { if case .session(let event, _) = signal { names.append(event.name) } }
                     }
                     return names
                 }
@@ -104,5 +102,33 @@ import Testing
                 group.cancelAll()
             }
         }
+    }
+
+    @Test("a subscription's queue hands over its backlog at once, ends when full, drains after finish, and frees a cancelled waiter")
+    func signalQueue() async throws {
+        let queue = SignalQueue<Int>(capacity: 3)
+        #expect(queue.send(1) && queue.send(2))
+        #expect(await queue.next() == [1, 2])
+        let waiting = Task { await queue.next() }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(queue.send(3))
+        #expect(await waiting.value == [3])
+        #expect(queue.send(4) && queue.send(5) && queue.send(6))
+        #expect(!queue.send(7))  // full: the queue ends
+        #expect(!queue.send(8))
+        #expect(await queue.next() == [4, 5, 6])
+        #expect(await queue.next() == nil)
+
+        let other = SignalQueue<Int>(capacity: 8)
+        other.send(1)
+        other.finish()
+        #expect(await other.next() == [1])
+        #expect(await other.next() == nil)
+
+        let idle = SignalQueue<Int>(capacity: 8)
+        let cancelled = Task { await idle.next() }
+        try await Task.sleep(for: .milliseconds(50))
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
     }
 }

@@ -45,12 +45,11 @@ public final class EventBroadcaster: Service, Sendable {
         case tick
     }
 
-    /// One stream's subscription.
+    /// One stream's subscription: a bounded queue its stream drains a batch at a time.
     final class Subscription: Sendable {
         let number: Int
         let topic: Topic
-        let signals: AsyncStream<Signal>
-        fileprivate let continuation: AsyncStream<Signal>.Continuation
+        private let queue: SignalQueue<Signal>
         private let overflowFlag = Atomic<Bool>(false)
         private let shutdownFlag = Atomic<Bool>(false)
 
@@ -59,23 +58,27 @@ public final class EventBroadcaster: Service, Sendable {
         /// True when the replica is stopping: the stream says `server_close` and the client resumes elsewhere.
         var endedByShutdown: Bool { self.shutdownFlag.load(ordering: .relaxed) }
 
-        fileprivate func close() {
-            self.shutdownFlag.store(true, ordering: .relaxed)
-            self.continuation.finish()
-        }
-
         fileprivate init(number: Int, topic: Topic, bufferSize: Int) {
             self.number = number
             self.topic = topic
-            (self.signals, self.continuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(bufferSize))
+            self.queue = SignalQueue(capacity: bufferSize)
         }
 
+        /// What arrived since the last call (waiting when nothing did); nil when the subscription has ended.
+        func next() async -> [Signal]? { await self.queue.next() }
+
         fileprivate func send(_ signal: Signal) {
-            if case .dropped = self.continuation.yield(signal) {
+            if !self.queue.send(signal), !self.shutdownFlag.load(ordering: .relaxed) {
                 self.overflowFlag.store(true, ordering: .relaxed)
-                self.continuation.finish()
             }
         }
+
+        fileprivate func close() {
+            self.shutdownFlag.store(true, ordering: .relaxed)
+            self.queue.finish()
+        }
+
+        fileprivate func end() { self.queue.finish() }
     }
 
     private let log: PostgresEventLog
@@ -121,7 +124,7 @@ public final class EventBroadcaster: Service, Sendable {
             state.topics[subscription.topic]?.removeValue(forKey: subscription.number)
             if state.topics[subscription.topic]?.isEmpty == true { state.topics.removeValue(forKey: subscription.topic) }
         }
-        subscription.continuation.finish()
+        subscription.end()
     }
 
     private func subscriptions(_ topics: [Topic]) -> [Subscription] {

@@ -33,17 +33,22 @@ struct SessionEventStream: Sendable {
         }
         // Ends on graceful shutdown: the broadcaster closes every subscription once (cheaper than merging every
         // element with the shutdown signal, as `cancelOnGracefulShutdown()` does).
-        for await signal in subscription.signals {
-            switch signal {
-            case .session(let event, let frame):
-                guard event.id > cursor else { continue }  // already sent by the catch-up
-                cursor = event.id
-                if self.wants(event) { try await writer.write(frame) }
-            case .tick:
-                try await writer.write(ByteBuffer(string: ServerSentEvents.ping))
-            case .task:
-                continue
+        while let batch = await subscription.next() {
+            var frames: [ByteBuffer] = []
+            for signal in batch {
+                switch signal {
+                case .session(let event, let frame):
+                    guard event.id > cursor else { continue }  // already sent by the catch-up
+                    cursor = event.id
+                    if self.wants(event) { frames.append(frame) }
+                case .tick:
+                    frames.append(ByteBuffer(string: ServerSentEvents.ping))
+                case .task:
+                    continue
+                }
             }
+            // A stream that fell behind writes its backlog at once.
+            if !frames.isEmpty { try await writer.write(contentsOf: frames) }
         }
         if subscription.overflowed {
             self.logger.info("closing a session event stream that fell behind; the client resumes by Last-Event-ID")

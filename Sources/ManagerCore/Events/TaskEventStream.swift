@@ -25,25 +25,37 @@ struct TaskEventStream: Sendable {
         // Ends on graceful shutdown too: the client reconnects (to another replica) and resumes by id.
         // Ends on graceful shutdown: the broadcaster closes every subscription once (cheaper than merging every
         // element with the shutdown signal, as `cancelOnGracefulShutdown()` does).
-        for await signal in subscription.signals {
-            switch signal {
-            case .task(let event):
-                if event.seq <= cursor { continue }
-                let ended: Bool
-                if event.seq == cursor + 1 {
-                    try await self.send(event, &cursor, &writer)
-                    ended = event.isTerminal
-                } else {
-                    ended = try await self.catchUp(&cursor, &writer)  // a gap: the log has what is missing
+        while let batch = await subscription.next() {
+            var frames: [ByteBuffer] = []
+            var ended = false
+            for signal in batch where !ended {
+                switch signal {
+                case .task(let event):
+                    if event.seq <= cursor { continue }
+                    if event.seq == cursor + 1 {
+                        frames.append(event.frameBytes)
+                        cursor = event.seq
+                        if event.isTerminal {
+                            frames.append(ByteBuffer(string: ServerSentEvents.serverClose))
+                            ended = true
+                        }
+                    } else {
+                        // A gap: the log has what is missing.
+                        if !frames.isEmpty { try await writer.write(contentsOf: frames) }
+                        frames.removeAll()
+                        ended = try await self.catchUp(&cursor, &writer)
+                    }
+                case .tick:
+                    frames.append(ByteBuffer(string: ServerSentEvents.ping))
+                case .session:
+                    continue
                 }
-                if ended {
-                    try await writer.finish(nil)
-                    return
-                }
-            case .tick:
-                try await writer.write(ByteBuffer(string: ServerSentEvents.ping))
-            case .session:
-                continue
+            }
+            // A stream that fell behind writes its backlog at once.
+            if !frames.isEmpty { try await writer.write(contentsOf: frames) }
+            if ended {
+                try await writer.finish(nil)
+                return
             }
         }
         if subscription.overflowed {

@@ -272,7 +272,7 @@ public final class BackgroundTaskService: Service, Sendable {
 
     /// Tells the replica running `id` to cancel it (a notification; the lease renewal is the fallback).
     func publishCancel(_ id: UUID) async {
-        _ = try? await self.store.pool.query("SELECT pg_notify('task_cancel', \(id.uuidString.lowercased()))")
+        try? await self.store.notifyCancel(id)
     }
 
     // MARK: - Leases

@@ -81,6 +81,9 @@ public final class PostgresPool: Sendable {
     ///
     /// Serialization failures (40001) and deadlocks (40P01) run the whole body again, up to `maxAttempts` times,
     /// with a short jittered pause; so the body must have no effects outside the database.
+    /// True when a trivial statement succeeds (for `/health`).
+    public func ping() async -> Bool { (try? await self.query("SELECT 1")) != nil }
+
     public func withTransaction<T: Sendable>(
         isolation: IsolationLevel = .readCommitted,
         maxAttempts: Int = 5,

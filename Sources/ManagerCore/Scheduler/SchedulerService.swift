@@ -110,9 +110,7 @@ final class SchedulerService: Service, Sendable {
     private func runPasses() async -> Bool {
         let groups: [String]
         do {
-            groups = try await self.pool.query(
-                "SELECT DISTINCT scaling_group_name AS name FROM sessions WHERE status = 'PENDING' AND scaling_group_name IS NOT NULL"
-            ).map { try $0.decode("name", as: String.self) }
+            groups = try await SchedulingSnapshotReader.pendingGroups(self.pool)
         } catch {
             self.logger.error("cannot list scaling groups to schedule", metadata: ["error": "\(error)"])
             return false
@@ -133,9 +131,7 @@ final class SchedulerService: Service, Sendable {
         let started = ContinuousClock.now
         let reader = SchedulingSnapshotReader(maxPendingPerPass: self.configuration.maxPendingPerPass)
         let outcome: (SchedulingDecisionWriter.Applied, Int)? = try await self.pool.withTransaction { tx in
-            guard let locked = try await tx.query(
-                "SELECT pg_try_advisory_xact_lock(7411, hashtext(\(group))) AS locked"
-            ).first, try locked.decode("locked", as: Bool.self) else { return nil }
+            guard try await SchedulingSnapshotReader.lock(group: group, in: tx) else { return nil }
             guard let snapshot = try await reader.read(group: group, in: tx), !snapshot.pending.isEmpty else {
                 return (SchedulingDecisionWriter.Applied(), 0)
             }

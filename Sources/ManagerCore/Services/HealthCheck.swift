@@ -15,7 +15,7 @@ public struct HealthCheck: Sendable {
     let redis: RedisClient
 
     public func check() async -> Report {
-        async let postgresUp: Bool = (try? await self.pool.query("SELECT 1")) != nil
+        async let postgresUp = self.pool.ping()
         async let redisUp = self.redis.ping()
         let (pg, rd) = await (postgresUp, redisUp)
         return Report(

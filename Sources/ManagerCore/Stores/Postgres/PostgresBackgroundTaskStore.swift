@@ -90,6 +90,11 @@ public struct PostgresBackgroundTaskStore: Sendable {
         ).first.map(Self.event)
     }
 
+    /// Tells every replica (the one running it acts) that the task is to be cancelled.
+    func notifyCancel(_ id: UUID) async throws {
+        try await self.pool.query("SELECT pg_notify('task_cancel', \(id.uuidString.lowercased()))")
+    }
+
     /// Marks a running task for cancellation; false when it has already ended.
     func requestCancel(_ id: UUID) async throws -> Bool {
         try await self.pool.withConnection { session in

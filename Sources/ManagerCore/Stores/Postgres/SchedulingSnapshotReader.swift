@@ -3,6 +3,22 @@ import SchedulerKit
 
 /// Reads what one pass over a scaling group needs, in a handful of bulk queries (none per session).
 struct SchedulingSnapshotReader {
+    /// Scaling groups with PENDING sessions.
+    static func pendingGroups(_ pool: PostgresPool) async throws -> [String] {
+        try await pool.query(
+            """
+            SELECT DISTINCT scaling_group_name AS name FROM sessions
+            WHERE status = \(SessionLifecycle.initial.rawValue) AND scaling_group_name IS NOT NULL
+            """
+        ).map { try $0.decode("name", as: String.self) }
+    }
+
+    /// Takes the group's pass lock for the transaction; false when another replica holds it.
+    static func lock(group: String, in tx: PostgresSession) async throws -> Bool {
+        try await tx.query("SELECT pg_try_advisory_xact_lock(7411, hashtext(\(group))) AS locked").first?
+            .decode("locked", as: Bool.self) ?? false
+    }
+
     /// The most pending sessions one pass considers; the rest wait for the next pass.
     let maxPendingPerPass: Int
 

@@ -6,10 +6,13 @@ import SchedulerKit
 
 /// `POST /session`, `GET|DELETE /session/{name_or_id}`, `GET /session/{name_or_id}/dependency-graph`.
 struct SessionRoutes {
-    let sessions: any SessionStore
+    let service: SessionService
     let maxBodySize: Int
-    /// Set when only imported images may run (`[agent.local] require_images`).
-    var requiredImages: (any ImageCatalog)? = nil
+
+    init(sessions: any SessionStore, maxBodySize: Int, requiredImages: (any ImageCatalog)? = nil) {
+        self.service = SessionService(sessions: sessions, requiredImages: requiredImages)
+        self.maxBodySize = maxBodySize
+    }
 
     func register(on router: Router<ManagerRequestContext>) {
         router.post("/session", use: self.create)
@@ -31,29 +34,16 @@ struct SessionRoutes {
         let identity = try context.requireIdentity()
         let body = try await JSONResponse.decode(JSONValue.self, from: request, limit: self.maxBodySize)
         let (creation, _) = try SessionCreateRequest.parse(body, identity: identity)
-        if let catalog = self.requiredImages {
-            guard let reference = ImageReference(creation.image),
-                try await catalog.image(reference, architecture: creation.architecture) != nil
-            else {
-                throw APIError.notFound(
-                    "image-not-found", title: "Unknown image",
-                    msg: "The image '\(creation.image.prefix(128))' (\(creation.architecture.prefix(32))) is not imported; see `manager image import`.")
-            }
-        }
-        do {
-            switch try await self.sessions.enqueue(creation) {
-            case .created(let session):
-                context.logger.info("session enqueued", metadata: ["session_id": "\(session.id)", "session_name": "\(session.name)"])
-                return try JSONResponse.make(
-                    Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: session.status.rawValue,
-                            servicePorts: [], created: true), status: .created)
-            case .existing(let session):
-                return try JSONResponse.make(
-                    Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: session.status.rawValue,
-                            servicePorts: [], created: false))
-            }
-        } catch let refusal as SessionStoreRefusal {
-            throw Self.apiError(refusal)
+        switch try await self.service.create(creation) {
+        case .created(let session):
+            context.logger.info("session enqueued", metadata: ["session_id": "\(session.id)", "session_name": "\(session.name)"])
+            return try JSONResponse.make(
+                Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: session.status.rawValue,
+                        servicePorts: [], created: true), status: .created)
+        case .existing(let session):
+            return try JSONResponse.make(
+                Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: session.status.rawValue,
+                        servicePorts: [], created: false))
         }
     }
 
@@ -79,8 +69,8 @@ struct SessionRoutes {
         }
     }
 
-    /// Resolves `{name}` for the caller; admins may name another owner with `owner_access_key`.
-    func resolve(_ request: Request, context: ManagerRequestContext) async throws -> SessionRecord {
+    /// `{name}` and the owner it is looked up under (admins may name another with `owner_access_key`).
+    func target(_ request: Request, context: ManagerRequestContext) throws -> (reference: String, owner: AccessKey, caller: Identity) {
         let identity = try context.requireIdentity()
         guard let reference = context.parameters.get("name"), !reference.isEmpty, reference.count <= 64 else {
             throw APIError.invalidAPIParams("The session name or id is missing or too long.")
@@ -92,28 +82,21 @@ struct SessionRoutes {
             guard identity.isAdmin else { throw APIError.forbidden("Only an admin may act on another access key's sessions.") }
             owner = AccessKey(requested)
         }
-        guard let session = try await self.sessions.session(nameOrID: reference, owner: owner),
-            identity.isAdmin || session.accessKey == identity.accessKey
-        else {
-            throw APIError.notFound("session-not-found", title: "No such session.", msg: "No session named or with id '\(reference)'.")
-        }
-        return session
+        return (reference, owner, identity)
     }
 
     @Sendable func info(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let session = try await self.resolve(request, context: context)
-        return try JSONResponse.make(SessionInfo(session))
+        let target = try self.target(request, context: context)
+        return try JSONResponse.make(SessionInfo(try await self.service.find(target.reference, owner: target.owner, caller: target.caller)))
     }
 
     @Sendable func destroy(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let session = try await self.resolve(request, context: context)
+        let target = try self.target(request, context: context)
         let flags = request.uri.queryParameters
         let recursive = ["true", "1"].contains(flags.get("recursive")?.lowercased() ?? "")
         let forced = ["true", "1"].contains(flags.get("forced")?.lowercased() ?? "")
-        if session.status.isDead && !recursive {
-            throw Self.apiError(.alreadyEnded(session.name))
-        }
-        let changed = try await self.sessions.destroy(session.id, recursive: recursive, forced: forced)
+        let (session, changed) = try await self.service.destroy(
+            target.reference, owner: target.owner, caller: target.caller, recursive: recursive, forced: forced)
         context.logger.info("session destroyed", metadata: [
             "session_id": "\(session.id)", "recursive": "\(recursive)", "changed": "\(changed.count)",
         ])
@@ -125,8 +108,8 @@ struct SessionRoutes {
 
     /// The output the agent reported (its last MiB), as `{"result": {"logs": "..."}}`.
     @Sendable func logs(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let session = try await self.resolve(request, context: context)
-        let text = try await self.sessions.logs(of: session.id)
+        let target = try self.target(request, context: context)
+        let text = try await self.service.logs(target.reference, owner: target.owner, caller: target.caller)
         let body = JSONValue.object([("result", .object([("logs", .string(text))]))])
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
@@ -134,8 +117,8 @@ struct SessionRoutes {
     }
 
     @Sendable func dependencyGraph(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let session = try await self.resolve(request, context: context)
-        guard let root = try await self.sessions.dependencyGraph(of: session.id) else {
+        let target = try self.target(request, context: context)
+        guard let root = try await self.service.dependencyGraph(target.reference, owner: target.owner, caller: target.caller) else {
             throw APIError.notFound("session-not-found", title: "No such session.", msg: "The session vanished.")
         }
         return Response(

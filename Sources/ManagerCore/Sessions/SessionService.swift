@@ -1,0 +1,60 @@
+import Foundation
+import SchedulerKit
+
+/// The use cases behind `/session`: each finds the caller's session where it needs one, then makes the one store
+/// call that does the work (itself one transaction). Routes decode, call one method, encode. Failures are the
+/// API's problems (`APIError`), so every route reports them alike.
+struct SessionService: Sendable {
+    let sessions: any SessionStore
+    /// Set when only imported images may run (`[agent.local] require_images`).
+    var requiredImages: (any ImageCatalog)? = nil
+
+    /// Enqueues a session (or finds the live one of that name, with `reuseIfExists`).
+    func create(_ creation: SessionCreation) async throws -> EnqueueOutcome {
+        if let catalog = self.requiredImages {
+            guard let reference = ImageReference(creation.image),
+                try await catalog.image(reference, architecture: creation.architecture) != nil
+            else {
+                throw APIError.notFound(
+                    "image-not-found", title: "Unknown image",
+                    msg: "The image '\(creation.image.prefix(128))' (\(creation.architecture.prefix(32))) is not imported; see `manager image import`.")
+            }
+        }
+        do {
+            return try await self.sessions.enqueue(creation)
+        } catch let refusal as SessionStoreRefusal {
+            throw SessionRoutes.apiError(refusal)
+        }
+    }
+
+    /// The session `reference` (a name or an id) of `owner`, if the caller may see it.
+    func find(_ reference: String, owner: AccessKey, caller: Identity) async throws -> SessionRecord {
+        guard let session = try await self.sessions.session(nameOrID: reference, owner: owner),
+            caller.isAdmin || session.accessKey == caller.accessKey
+        else {
+            throw APIError.notFound("session-not-found", title: "No such session.", msg: "No session named or with id '\(reference)'.")
+        }
+        return session
+    }
+
+    /// Destroys the session (and, recursively, its dependents first); returns the sessions whose status changed.
+    func destroy(
+        _ reference: String, owner: AccessKey, caller: Identity, recursive: Bool, forced: Bool
+    ) async throws -> (session: SessionRecord, changed: [SessionRecord]) {
+        let session = try await self.find(reference, owner: owner, caller: caller)
+        if session.status.isDead && !recursive { throw SessionRoutes.apiError(.alreadyEnded(session.name)) }
+        return (session, try await self.sessions.destroy(session.id, recursive: recursive, forced: forced))
+    }
+
+    /// What the session's agent reported of its output.
+    func logs(_ reference: String, owner: AccessKey, caller: Identity) async throws -> String {
+        let session = try await self.find(reference, owner: owner, caller: caller)
+        return try await self.sessions.logs(of: session.id)
+    }
+
+    /// The session's dependency graph, or nil when it vanished meanwhile.
+    func dependencyGraph(_ reference: String, owner: AccessKey, caller: Identity) async throws -> DependencyNode? {
+        let session = try await self.find(reference, owner: owner, caller: caller)
+        return try await self.sessions.dependencyGraph(of: session.id)
+    }
+}

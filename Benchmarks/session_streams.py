@@ -20,6 +20,13 @@ async def log_reads(args, session):
     return 0.0
 
 
+def transactions(args):
+    """Committed transactions in the database so far (each statement outside a transaction counts one)."""
+    out = subprocess.run(args.psql.split() + ["-Atc", "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    return int(out or 0)
+
+
 async def main(args):
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -37,6 +44,7 @@ async def main(args):
         await asyncio.sleep(2)  # every stream has caught up and waits
         with_streams = rss_kib(args.pid)
         reads_before = await log_reads(args, session)
+        commits_before = transactions(args)
         arrivals.clear()
         for n in range(args.sessions):
             await call(args, session, "POST", "/session", {
@@ -47,6 +55,7 @@ async def main(args):
         while len(arrivals) < args.streams * args.sessions and time.time() < deadline:
             await asyncio.sleep(0.2)
         reads_after = await log_reads(args, session)
+        commits_after = transactions(args)
         window = list(arrivals)
         stop.set()
         for task in tasks:
@@ -60,13 +69,15 @@ async def main(args):
         "streams": args.streams, "connected": len(connected), "connect_seconds": round(connect_seconds, 1),
         "events": args.sessions, "deliveries": len(delays), "expected_deliveries": args.streams * args.sessions,
         "log_reads": reads_after - reads_before,
+        "database_transactions": commits_after - commits_before,
         "delivery_ms_p50": round(percentile(delays, 50), 1) if delays else None,
         "delivery_ms_p99": round(percentile(delays, 99), 1) if delays else None,
         "rss_before_kib": before, "rss_with_streams_kib": with_streams,
     }
     print(json.dumps(result, indent=2))
     print(f"{len(connected)}/{args.streams} streams in {connect_seconds:.1f} s; {args.sessions} events, "
-          f"{len(delays)}/{args.streams * args.sessions} deliveries, {result['log_reads']:.0f} event-log queries; "
+          f"{len(delays)}/{args.streams * args.sessions} deliveries, {result['log_reads']:.0f} event-log queries, "
+          f"{result['database_transactions']} database transactions; "
           f"delivery p50 {result['delivery_ms_p50']} ms, p99 {result['delivery_ms_p99']} ms; "
           f"RSS {before // 1024} → {with_streams // 1024} MiB")
     if args.json:

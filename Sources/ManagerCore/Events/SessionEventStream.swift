@@ -21,7 +21,9 @@ struct SessionEventStream: Sendable {
         let subscription = self.broadcaster.subscribe(self.topic)  // before reading the log: nothing falls between
         defer { self.broadcaster.unsubscribe(subscription) }
         var cursor = self.lastEventID
-        // Catch-up, in pages.
+        // Catch-up, in pages. It reads what is committed now: an event whose id was taken by a transaction that
+        // commits after this read but below an id read here is skipped by this stream (the broadcaster's live path
+        // holds id order; this one-time read cannot). Rare: it needs a commit racing the stream's opening.
         while true {
             let events = try await self.sessions.events(
                 session: self.topic.sessionID, owner: self.topic.owner.map { AccessKey($0) }, after: cursor, limit: 500)

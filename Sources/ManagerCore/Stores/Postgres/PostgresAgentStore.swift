@@ -59,7 +59,7 @@ public struct PostgresAgentStore: Sendable {
             }
             var stats: [UUID: AgentProtocol.SessionStats] = [:]
             for report in reports { if let stat = report.stats { stats[report.sessionID] = stat } }
-            if !stats.isEmpty { try await Self.storeStats(stats, agentID: agentID, in: tx) }
+            if !stats.isEmpty { try await PostgresSessionStats.store(stats, agentID: agentID, in: tx) }
 
             var states = try await Self.states(of: Self.unique(reports.map(\.sessionID)), agentID: agentID, in: tx)
             var orphans: [UUID] = []
@@ -142,17 +142,6 @@ public struct PostgresAgentStore: Sendable {
                     END,
                 reported_bytes = greatest(session_logs.reported_bytes, \(end)),
                 updated_at = now()
-            """)
-    }
-
-    /// What the sessions used, in Backend.AI's stat shape (`live_stat` while they run, `last_stat` after).
-    static func storeStats(_ stats: [UUID: AgentProtocol.SessionStats], agentID: String, in tx: PostgresSession) async throws {
-        let ids = stats.keys.sorted { $0.uuidString < $1.uuidString }
-        try await tx.execute(
-            """
-            UPDATE sessions s SET last_stat = v.stat::jsonb
-            FROM unnest(\(UUIDArray(ids))::uuid[], \(ids.map { SessionStatJSON.backendAI(stats[$0] ?? .init()).text })::text[]) AS v(id, stat)
-            WHERE s.id = v.id AND s.agent_id = \(agentID)
             """)
     }
 

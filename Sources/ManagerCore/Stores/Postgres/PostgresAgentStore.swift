@@ -200,7 +200,7 @@ public struct PostgresAgentStore: Sendable {
             let rows = try await tx.query(
                 """
                 SELECT id, status, session_type, status_info, agent_id FROM sessions
-                WHERE agent_id = ANY(\(lost.map(\.0))::text[]) AND status = ANY(\(SessionChangeWriter.occupying)::text[])
+                WHERE agent_id = ANY(\(lost.map(\.0))::text[]) AND status = ANY(\(SessionOccupancy.activeNames)::text[])
                 ORDER BY id FOR UPDATE
                 """)
             var targets: [SessionChangeWriter.Target] = []

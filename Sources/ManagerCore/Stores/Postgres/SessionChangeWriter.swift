@@ -145,8 +145,6 @@ enum SessionChangeWriter {
 
     /// Statuses of sessions that will never run again.
     static let ended: [String] = SessionStatus.allCases.filter(\.hasEnded).map(\.rawValue)
-    /// Statuses of sessions that hold slots on an agent.
-    static let occupying: [String] = SessionLifecycle.occupying.map(\.rawValue)
 
     struct EventRow {
         var id: UUID

@@ -66,7 +66,11 @@ bench_serve() {
   local keys
   keys=$($MANAGER_BIN keypair create --admin --config "$WORK/manager.toml")
   AK=$(echo "$keys" | sed -n 's/^access_key=//p'); SK=$(echo "$keys" | sed -n 's/^secret_key=//p')
-  $MANAGER_BIN serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
+  # One keypair drives each load: past Backend.AI's per-keypair limits on purpose (the limiter still runs: one
+  # Redis call per request), unless a scenario sets its own.
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -qc "UPDATE keypairs SET rate_limit = 2000000000"
+  MANAGER_AUTH_MAX_STREAMS_PER_KEYPAIR=${MANAGER_AUTH_MAX_STREAMS_PER_KEYPAIR:-100000} \
+    $MANAGER_BIN serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
   MANAGER=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
 }

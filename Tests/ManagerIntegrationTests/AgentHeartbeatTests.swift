@@ -17,6 +17,8 @@ import Testing
         let agent = AgentProtocol.AgentInfo(
             id: "beating", scalingGroup: "default", architecture: "x86_64", availableSlots: ["cpu": "1", "mem": "1073741824"],
             addr: "test", version: "test")
+        // Beats carry the epoch of a join: the link joins once, as the poll loop would.
+        _ = try await link.sync(.init(agent: agent, acked: [], reports: [], wait: 0))
         let beats = try AgentHeartbeat(
             client: client, link: link, agent: agent, interval: .milliseconds(300), logger: Logger(label: "test")
         ).start()

@@ -9,7 +9,9 @@ import Testing
     @Test("SIGTERM: new connections refused, the request in flight finishes, streams get server_close, leases released, exit 0 in time")
     func gracefulShutdownUnderLoad() async throws {
         let environment = try TestEnvironment.current()
-        let setup = try await VFolderTests.setUp(rateLimit: "256k")
+        // The receiver is on loopback, which webhooks refuse unless allowed.
+        let setup = try await VFolderTests.setUp(
+            rateLimit: "256k", extraConfig: "[webhook_delivery]\nallowed_destinations = [\"127.0.0.1\"]")
         defer { Task { [pool = setup.pool] in await pool.close() } }
         let manager = setup.manager
         let admin = setup.admin

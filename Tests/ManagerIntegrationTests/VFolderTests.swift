@@ -50,12 +50,13 @@ import Testing
     }
 
     static func setUp(
-        rateLimit: String = "0", lease: String = "10s", localAgent: ManagerProcess.LocalAgent? = nil, serverConfig: String = ""
+        rateLimit: String = "0", lease: String = "10s", localAgent: ManagerProcess.LocalAgent? = nil, serverConfig: String = "",
+        extraConfig: String = ""
     ) async throws -> Setup {
         let environment = try TestEnvironment.current()
         let volume = try environment.scratchDirectory("volume1")
         let manager = try await ManagerProcess(
-            environment, extraConfig: Self.storageConfig(volume: volume, rateLimit: rateLimit, lease: lease),
+            environment, extraConfig: Self.storageConfig(volume: volume, rateLimit: rateLimit, lease: lease) + "\n" + extraConfig,
             serverConfig: serverConfig, localAgent: localAgent)
         let cli = BackendAICLI(
             environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey,

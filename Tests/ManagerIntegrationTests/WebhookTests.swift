@@ -16,6 +16,7 @@ import Testing
         callback_secret = "\(Self.callbackSecret)"
         retry_base = "200ms"
         retry_max = "1s"
+        allowed_destinations = ["127.0.0.1"]
         \(extra)
         [[webhooks]]
         name = "ops"
@@ -188,5 +189,119 @@ import Testing
             "SELECT count(*)::int AS n FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.status = 'refused' AND a.status_code IS NOT NULL"
         ).first?.decode("n"))
         #expect(attempts == 0)
+    }
+
+    @Test("internal destinations are refused by default: loopback, private, CGNAT, ULA; an operator may allow them")
+    func internalRefusedByDefault() async throws {
+        let environment = try TestEnvironment.current()
+        let receiver = try WebhookReceiver(environment)
+        try await receiver.start()
+        let config = """
+            [webhook_delivery]
+            retry_base = "200ms"
+            [[webhooks]]
+            name = "loopback"
+            url = "\(receiver.url("/loopback"))"
+            [[webhooks]]
+            name = "named"
+            url = "http://localhost:\(receiver.port)/named"
+            """
+        let manager = try await ManagerProcess(environment, extraConfig: config, localAgent: .init())
+        let pool = manager.database.makePool()
+        defer { Task { await pool.close() } }
+        let cli = BackendAICLI(environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey, secretKey: manager.adminSecretKey)
+        try await SchedulerFlowTests.batch(cli, "inside", "true", extra: ["--callback-url", "http://10.1.2.3/hook"])
+        _ = try await SessionProbe(pool: pool).waitFor(["inside"], in: ["TERMINATED"])
+        try await eventually("every delivery to be settled") { try await Self.pending(pool) == 0 }
+        let rows = try await pool.query("SELECT DISTINCT target, status, last_error FROM webhook_deliveries")
+        for row in rows {
+            #expect(try row.decode("status", as: String.self) == "refused")
+            #expect(try row.decodeOptional("last_error", as: String.self)?.contains("internal") == true)
+        }
+        #expect(Set(try rows.map { try $0.decode("target", as: String.self) }) == ["callback", "endpoint:loopback", "endpoint:named"])
+        #expect(receiver.requests().isEmpty)
+        receiver.stop()
+        for url in ["http://127.0.0.1/x", "http://10.0.0.1/x", "http://172.16.5.4/x", "http://192.168.1.1/x",
+                    "http://100.64.0.1/x", "http://[fd12::1]/x", "http://[::1]/x", "http://[::ffff:127.0.0.1]/x", "http://localhost/x"] {
+            #expect(DestinationPolicy(allowed: [], denied: []).refusal(for: url) != nil, "\(url)")
+        }
+        #expect(DestinationPolicy(allowed: [], denied: [], allowPrivate: true).refusal(for: "http://10.0.0.1/x") == nil)
+        #expect(DestinationPolicy(allowed: ["10.0.0.0/8"], denied: []).refusal(for: "http://10.0.0.1/x") == nil)
+        #expect(DestinationPolicy(allowed: [], denied: []).refusal(for: "http://8.8.8.8/x") == nil)
+    }
+
+    @Test("a tarpit receiver holds only its own slots: another endpoint's deliveries arrive on time")
+    func tarpitDoesNotDelayOthers() async throws {
+        let environment = try TestEnvironment.current()
+        let slow = try WebhookReceiver(environment)
+        try await slow.start()
+        try slow.answer(mode: "tarpit")
+        let fast = try WebhookReceiver(environment)
+        try await fast.start()
+        let config = """
+            [webhook_delivery]
+            timeout = "30s"
+            concurrency = 4
+            per_destination = 2
+            allowed_destinations = ["127.0.0.1", "localhost"]
+            [[webhooks]]
+            name = "fast"
+            url = "http://localhost:\(fast.port)/fast"
+            """
+        let manager = try await ManagerProcess(environment, extraConfig: config, localAgent: .init())
+        let pool = manager.database.makePool()
+        defer { Task { await pool.close() } }
+        let cli = BackendAICLI(environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey, secretKey: manager.adminSecretKey)
+        let names = (0..<6).map { "tarpit-\($0)" }
+        for name in names {
+            try await SchedulerFlowTests.batch(cli, name, "true", extra: ["--callback-url", slow.url("/slow")])
+        }
+        let started = ContinuousClock.now
+        _ = try await SessionProbe(pool: pool).waitFor(names, in: ["TERMINATED"], timeout: .seconds(60))
+        // Every session's lifecycle reached the fast endpoint while the tarpit still holds its first deliveries.
+        try await eventually("the fast endpoint to get every session's events", timeout: .seconds(20)) {
+            let done = Set(fast.requests().filter { $0.body.contains("\"terminated\"") }.compactMap { request in
+                names.first { request.body.contains("\"\($0)\"") }
+            })
+            return done.count == names.count
+        }
+        #expect(ContinuousClock.now - started < .seconds(25), "the fast endpoint waited for the tarpit")
+        #expect(slow.requests().count <= 2, "at most per_destination at once to the tarpit: \(slow.requests().count)")
+        // The fast endpoint was reached by name, through the address that was checked, with its Host kept.
+        #expect(fast.requests().allSatisfy { $0.headers["host"] == "localhost:\(fast.port)" }, "\(fast.requests().first?.headers ?? [:])")
+        slow.stop()
+        fast.stop()
+    }
+
+    @Test("a session given its own callback_secret has its callbacks signed with it; the secret is never shown")
+    func perSessionSecret() async throws {
+        let environment = try TestEnvironment.current()
+        let receiver = try WebhookReceiver(environment)
+        try await receiver.start()
+        let manager = try await ManagerProcess(environment, extraConfig: Self.config(receiver), localAgent: .init())
+        let pool = manager.database.makePool()
+        defer { Task { await pool.close() } }
+        let own = "per-session-secret-\(UUID().uuidString.prefix(8))"
+        let created = try await manager.admin.send(.POST, "/session", json: [
+            "name": "own-secret", "image": "python:3.11", "type": "batch", "startupCommand": "true", "enqueueOnly": true,
+            "callback_url": receiver.url("/own"), "callback_secret": own,
+        ])
+        #expect(created.status == 201, "\(created.text)")
+        #expect(!created.text.contains(own))
+        let short = try await manager.admin.send(.POST, "/session", json: [
+            "name": "short-secret", "image": "python:3.11", "callback_url": receiver.url("/own"), "callback_secret": "x",
+        ])
+        #expect(short.status == 400 && short.text.contains("callback_secret"), "\(short.text)")
+        _ = try await SessionProbe(pool: pool).waitFor(["own-secret"], in: ["TERMINATED"])
+        try await eventually("the callbacks to arrive") {
+            receiver.requests().filter { $0.path == "/own" && $0.status == 200 }.count == Self.lifecycle.count
+        }
+        for request in receiver.requests() where request.path == "/own" {
+            let timestamp = try #require(request.headers["x-webhook-timestamp"].flatMap(Int.init))
+            #expect(request.headers["x-webhook-signature"] == Self.sign(request.body, timestamp: timestamp, secret: own))
+        }
+        let info = try await manager.admin.send(.GET, "/session/own-secret")
+        #expect(!info.text.contains(own))
+        receiver.stop()
     }
 }

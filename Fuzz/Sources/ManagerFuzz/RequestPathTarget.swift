@@ -49,7 +49,8 @@ final class RequestPathTarget: Sendable {
         do { schema = GraphQLSchemaBox(try ManagerGraphQLSchema.make()) } catch { fatalError("schema: \(error)") }
         GraphQLRoutes(
             schema: schema.schema, keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool), sessions: sessions,
-            agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), images: PostgresImageStore(pool: pool), maxBodySize: 1 << 20,
+            agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), images: PostgresImageStore(pool: pool),
+            policies: PostgresResourcePolicyStore(pool: pool), keypairCache: nil, maxBodySize: 1 << 20,
             limits: GraphQLLimits()
         ).register(on: router)
         SessionRoutes(sessions: sessions, maxBodySize: 1 << 20).register(on: router)
@@ -68,8 +69,9 @@ final class RequestPathTarget: Sendable {
         ).register(on: router)
         WebhookRoutes(store: PostgresWebhookStore(pool: pool)).register(on: router)
         AgentRoutes(
-            agents: PostgresAgentStore(pool: pool), signal: signal,
-            health: HeartbeatHealth(), secret: Self.agentSecret, heartbeatInterval: .seconds(10), maxBodySize: 1 << 20
+            agents: PostgresAgentStore(pool: pool), tokens: PostgresAgentTokenStore(pool: pool), signal: signal,
+            health: HeartbeatHealth(), sharedSecret: Self.agentSecret, heartbeatInterval: .seconds(10),
+            heartbeatTimeout: .seconds(30), maxBodySize: 1 << 20
         ).register(on: router)
         self.responder = router.buildResponder()
     }
@@ -138,6 +140,7 @@ struct MemoryKeypairs: KeypairStore {
     func createKeypair(email: String, isAdmin: Bool) async throws -> KeypairRecord {
         throw APIError.forbidden("not in the fuzz harness")
     }
+    func modify(_ accessKey: AccessKey, _ changes: KeypairChanges) async throws -> KeypairModification { .notFound }
 }
 
 /// Sessions that never exist: enqueue is refused after the request was read whole (the part fuzzed).
@@ -145,6 +148,7 @@ struct MemorySessions: SessionStore {
     func enqueue(_ creation: SessionCreation) async throws -> EnqueueOutcome { throw SessionStoreRefusal.unknownGroup(creation.groupName) }
     func session(nameOrID: String, owner: AccessKey) async throws -> SessionRecord? { nil }
     func session(id: UUID) async throws -> SessionRecord? { nil }
+    func touch(_ id: UUID) async throws {}
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord] { [] }
     func dependencyGraph(of id: UUID) async throws -> DependencyNode? { nil }
     func dependencies(of id: UUID) async throws -> [SessionRecord] { [] }

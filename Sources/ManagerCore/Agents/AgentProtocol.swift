@@ -17,12 +17,15 @@ public enum AgentProtocol {
         public var reports: [SessionReport]
         /// Seconds to wait for a command when none is open (0 to 30).
         public var wait: Double
+        /// The fence this process got at join (absent on the first sync); see `PostgresAgentStore.heartbeat`.
+        public var epoch: Int64?
 
-        public init(agent: AgentInfo, acked: [Int64], reports: [SessionReport], wait: Double) {
+        public init(agent: AgentInfo, acked: [Int64], reports: [SessionReport], wait: Double, epoch: Int64? = nil) {
             self.agent = agent
             self.acked = acked
             self.reports = reports
             self.wait = wait
+            self.epoch = epoch
         }
     }
 
@@ -154,15 +157,18 @@ public enum AgentProtocol {
         public var commands: [Command]
         /// How often the agent should call even when idle.
         public var heartbeatInterval: Double
+        /// The epoch this process holds: sent back with every later sync.
+        public var epoch: Int64?
 
         enum CodingKeys: String, CodingKey {
-            case commands
+            case commands, epoch
             case heartbeatInterval = "heartbeat_interval"
         }
 
-        public init(commands: [Command], heartbeatInterval: Double) {
+        public init(commands: [Command], heartbeatInterval: Double, epoch: Int64? = nil) {
             self.commands = commands
             self.heartbeatInterval = heartbeatInterval
+            self.epoch = epoch
         }
     }
 

@@ -5,16 +5,21 @@ import Hummingbird
 import Logging
 import SchedulerKit
 
-/// `POST /agent-rpc/sync`: the one call agents make (see `AgentProtocol`). Agents present the shared secret as
-/// `Authorization: Bearer <secret>`; the Backend.AI HMAC middleware does not apply to this path.
+/// `POST /agent-rpc/sync`: the one call agents make (see `AgentProtocol`). Agents present their token (or the
+/// shared secret, where an operator opted in) as `Authorization: Bearer <credential>` (`AgentCredential`); the
+/// Backend.AI HMAC middleware does not apply to this path. A token holder must announce its own id and scaling
+/// group (403 otherwise), and a second live process announcing an id is refused by the epoch fence (409).
 struct AgentRoutes {
     static let prefix = "/agent-rpc/"
     let agents: PostgresAgentStore
+    let tokens: PostgresAgentTokenStore
     let signal: EventSignal
     let health: HeartbeatHealth
-    /// Nil refuses every agent (no secret configured and no local agent).
-    let secret: String?
+    /// `agent.secret`, when the operator opted into a shared secret; nil: tokens only.
+    let sharedSecret: String?
     let heartbeatInterval: Duration
+    /// An agent silent this long may be replaced by a new process with its id.
+    let heartbeatTimeout: Duration
     let maxBodySize: Int
 
     func register(on router: Router<ManagerRequestContext>) {
@@ -22,10 +27,18 @@ struct AgentRoutes {
     }
 
     @Sendable func sync(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        try self.authenticate(request)
+        let credential = try await self.authenticate(request)
         let body = try await JSONResponse.decode(AgentProtocol.SyncRequest.self, from: request, limit: self.maxBodySize)
         let info = body.agent
         try Self.validate(body)
+        if case .agent(let id, let group) = credential {
+            guard info.id == id else {
+                throw APIError.forbidden("This token belongs to agent '\(id)', not '\(info.id.prefix(64))'.")
+            }
+            guard info.scalingGroup == group else {
+                throw APIError.forbidden("Agent '\(id)' may join only the scaling group '\(group)'.")
+            }
+        }
         let slots: ResourceSlots
         switch ResourceSlots.parse(.object(info.availableSlots.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) {
         case .success(let parsed): slots = parsed
@@ -35,12 +48,17 @@ struct AgentRoutes {
         var logger = context.logger
         logger[metadataKey: "agent_id"] = "\(info.id)"
         do {
-            let outcome = try await AgentSync(agents: self.agents, signal: self.signal).sync(body, slots: slots)
+            let outcome = try await AgentSync(agents: self.agents, signal: self.signal, heartbeatTimeout: self.heartbeatTimeout)
+                .sync(body, slots: slots)
             if outcome.joined {
                 logger.info("agent joined", metadata: ["scaling_group": "\(info.scalingGroup)", "slots": "\(slots)"])
             }
             let interval = Double(self.heartbeatInterval.components.seconds)
-            return try JSONResponse.make(AgentProtocol.SyncResponse(commands: outcome.commands, heartbeatInterval: interval))
+            return try JSONResponse.make(AgentProtocol.SyncResponse(
+                commands: outcome.commands, heartbeatInterval: interval, epoch: outcome.epoch))
+        } catch let refusal as PostgresAgentStore.Refusal where refusal.isFence {
+            logger.warning("agent refused by the epoch fence", metadata: ["reason": "\(refusal.message)"])
+            throw APIError.conflict("agent-superseded", title: "Another process holds this agent id.", msg: refusal.message)
         } catch let refusal as PostgresAgentStore.Refusal {
             throw APIError.invalidAPIParams("'\(refusal.field)': \(refusal.message)")
         } catch let error as PostgresError {
@@ -50,17 +68,21 @@ struct AgentRoutes {
         }
     }
 
-    private func authenticate(_ request: Request) throws {
-        guard let secret = self.secret else {
-            throw APIError.authFailed("This manager accepts no agents: set agent.secret in its config.")
+    private func authenticate(_ request: Request) async throws -> AgentCredential {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.count <= 512 else {
+            throw APIError.authFailed("Agents authenticate with 'Authorization: Bearer <token>' (`manager agent-token create`).")
         }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-            throw APIError.authFailed("Agents authenticate with 'Authorization: Bearer <agent.secret>'.")
+        let given = String(header.dropFirst("Bearer ".count))
+        if let secret = self.sharedSecret, AgentCredential.sameSecret(given, secret) { return .shared }
+        do {
+            guard let credential = try await self.tokens.agent(token: given) else {
+                throw APIError.authFailed("The agent token is unknown or revoked.")
+            }
+            return credential
+        } catch let error as PostgresError {
+            self.health.recordFailure()
+            throw error
         }
-        // Compare digests so the time taken does not depend on where the strings differ.
-        let given = SHA256.hash(data: Data(header.dropFirst("Bearer ".count).utf8))
-        let expected = SHA256.hash(data: Data(secret.utf8))
-        guard given == expected else { throw APIError.authFailed("The agent secret does not match.") }
     }
 
     static func validate(_ body: AgentProtocol.SyncRequest) throws {

@@ -8,24 +8,34 @@ import SchedulerKit
 struct AgentSync: Sendable {
     let agents: PostgresAgentStore
     let signal: EventSignal
+    /// An agent process silent this long may be replaced by another with its id.
+    let heartbeatTimeout: Duration
 
     struct Outcome: Sendable {
         var commands: [AgentProtocol.Command]
         /// The agent is new, or came back from LOST.
         var joined: Bool
+        /// The fence this process holds; it sends it with every later sync.
+        var epoch: Int64
     }
 
     func sync(_ request: AgentProtocol.SyncRequest, slots: ResourceSlots) async throws -> Outcome {
         let agentID = request.agent.id
         let version = await self.signal.commandVersion(agent: agentID)
-        let (joined, commands) = try await self.agents.pool.withTransaction { tx in
-            let joined = try await self.agents.heartbeat(request.agent, slots: slots, in: tx)
+        let (beat, commands) = try await self.agents.pool.withTransaction { tx in
+            let beat = try await self.agents.heartbeat(
+                request.agent, slots: slots, epoch: request.epoch, heartbeatTimeout: self.heartbeatTimeout, in: tx)
             try await self.agents.apply(request.reports, agentID: agentID, in: tx)
             try await self.agents.acknowledge(request.acked, agentID: agentID, in: tx)
-            return (joined, try await self.agents.openCommands(agentID: agentID, in: tx))
+            return (beat, try await self.agents.openCommands(agentID: agentID, in: tx))
         }
-        guard commands.isEmpty, request.wait > 0 else { return Outcome(commands: commands, joined: joined) }
+        guard commands.isEmpty, request.wait > 0 else {
+            return Outcome(commands: commands, joined: beat.joined, epoch: beat.epoch)
+        }
         await self.signal.waitForCommands(agent: agentID, after: version, timeout: .milliseconds(Int(request.wait * 1000)))
-        return Outcome(commands: try await self.agents.openCommands(agentID: agentID), joined: joined)
+        // Still this process's id? (Another process could only have taken it after this one fell silent.)
+        return Outcome(
+            commands: try await self.agents.openCommands(agentID: agentID, epoch: beat.epoch), joined: beat.joined,
+            epoch: beat.epoch)
     }
 }

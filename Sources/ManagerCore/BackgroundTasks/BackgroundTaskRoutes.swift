@@ -11,6 +11,7 @@ import ServiceLifecycle
 struct BackgroundTaskRoutes {
     let service: BackgroundTaskService
     let broadcaster: EventBroadcaster
+    let quota: StreamQuota
 
     var store: PostgresBackgroundTaskStore { self.service.store }
 
@@ -37,6 +38,7 @@ struct BackgroundTaskRoutes {
         let query = request.uri.queryParameters
         let task = try await self.visibleTask(
             query.get("task_id") ?? query.get("taskId"), field: "task_id", context: context)
+        let ticket = try self.quota.acquire(try context.requireIdentity().accessKey)
         let lastEventID = try ServerSentEvents.lastEventID(request)
         if let lastEventID, let first = try await self.store.firstEvent(task.id), first.seq > lastEventID + 1 {
             throw APIError.gone(
@@ -46,7 +48,11 @@ struct BackgroundTaskRoutes {
         let stream = TaskEventStream(
             task: task, lastEventID: lastEventID, store: self.store,
             broadcaster: self.broadcaster, logger: context.logger)
-        return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in try await stream.run(&writer) })
+        return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in
+            // The stream's slot is held while the body runs (and released with it).
+            defer { withExtendedLifetime(ticket) {} }
+            try await stream.run(&writer)
+        })
     }
 
     struct TaskInfo: Encodable {

@@ -11,7 +11,8 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "agent", abstract: "Run a process agent that runs sessions for a manager.")
 
     @Option(help: "The manager's base URL, e.g. http://10.0.0.5:8091.") var manager: String
-    @Option(help: "The manager's agent.secret (default: the MANAGER_AGENT_SECRET environment variable).") var secret: String?
+    @Option(help: "This agent's token from `manager agent-token create` (default: MANAGER_AGENT_TOKEN).") var token: String?
+    @Option(help: "The manager's shared agent.secret instead of a token, on trusted networks (default: MANAGER_AGENT_SECRET).") var secret: String?
     @Option(help: "This agent's id (default: the host name).") var id: String?
     @Option(name: .customLong("scaling-group"), help: "The scaling group to join.") var scalingGroup = "default"
     @Option(help: "CPU slots to offer (default: all processors).") var cpu: String?
@@ -38,6 +39,12 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    /// The token, else the shared secret.
+    var credential: String {
+        let environment = ProcessInfo.processInfo.environment
+        return self.token ?? environment["MANAGER_AGENT_TOKEN"] ?? self.secret ?? environment["MANAGER_AGENT_SECRET"] ?? ""
+    }
+
     func validate() throws {
         guard self.manager.hasPrefix("http://") || self.manager.hasPrefix("https://") else {
             throw ValidationError("--manager must be an http or https URL")
@@ -54,8 +61,11 @@ struct AgentCommand: AsyncParsableCommand {
         }
         guard self.sandboxUID > 0, self.sandboxGID > 0 else { throw ValidationError("--sandbox-uid and --sandbox-gid must not be 0") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("--log-level is not a level") }
-        guard (self.secret ?? ProcessInfo.processInfo.environment["MANAGER_AGENT_SECRET"]).map({ !$0.isEmpty }) == true else {
-            throw ValidationError("give the manager's agent.secret with --secret or MANAGER_AGENT_SECRET")
+        guard !self.credential.isEmpty else {
+            throw ValidationError("give this agent's token (--token or MANAGER_AGENT_TOKEN; see `manager agent-token create`) or the manager's agent.secret (--secret or MANAGER_AGENT_SECRET)")
+        }
+        if self.token != nil || ProcessInfo.processInfo.environment["MANAGER_AGENT_TOKEN"] != nil, self.instances > 1 {
+            throw ValidationError("a token belongs to one agent id; --instances needs the shared secret")
         }
     }
 
@@ -63,7 +73,7 @@ struct AgentCommand: AsyncParsableCommand {
         var logging = ManagerConfig.Logging()
         logging.level = Logger.Level(rawValue: self.logLevel) ?? .info
         let logger = LoggingSetup.bootstrap(logging)
-        let secret = self.secret ?? ProcessInfo.processInfo.environment["MANAGER_AGENT_SECRET"] ?? ""
+        let secret = self.credential
         var slots = MachineInfo.slots
         if let cpu { slots["cpu"] = cpu }
         if let mem { slots["mem"] = mem }

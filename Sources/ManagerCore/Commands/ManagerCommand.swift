@@ -8,7 +8,10 @@ public struct ManagerCommand: AsyncParsableCommand {
         commandName: "manager",
         abstract: "A compute-session manager compatible with the Backend.AI manager API v7.20230615.",
         version: ManagerVersion.current,
-        subcommands: [ServeCommand.self, MigrateCommand.self, KeypairCommand.self, ImageCommand.self, AgentCommand.self])
+        subcommands: [
+            ServeCommand.self, MigrateCommand.self, KeypairCommand.self, ImageCommand.self, AgentCommand.self,
+            AgentTokenCommand.self,
+        ])
 
     public init() {}
 

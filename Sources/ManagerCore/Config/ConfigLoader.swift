@@ -97,6 +97,11 @@ public struct ConfigLoader {
 
         try reader.duration("scheduler.tick_interval") { config.scheduler.tickInterval = $0 }
         try reader.duration("scheduler.wait_refresh_interval") { config.scheduler.waitRefreshInterval = $0 }
+        try reader.int("scheduler.max_pending_per_pass", range: 1...1_000_000) { config.scheduler.maxPendingPerPass = $0 }
+        try reader.duration("scheduler.expiry_interval") {
+            guard $0 > .zero else { throw ConfigError(description: "scheduler.expiry_interval must be more than 0") }
+            config.scheduler.expiryInterval = $0
+        }
 
         try reader.duration("retention.events") { config.retention.events = $0 }
         try reader.duration("retention.task_events") { config.retention.taskEvents = $0 }
@@ -157,6 +162,8 @@ public struct ConfigLoader {
         try reader.duration("webhook_delivery.retry_max") { config.webhookDelivery.retryMax = max($0, .milliseconds(10)) }
         try reader.string("webhook_delivery.callback_secret") { config.webhookDelivery.callbackSecret = $0 }
         try reader.int("webhook_delivery.concurrency", range: 1...256) { config.webhookDelivery.concurrency = $0 }
+        try reader.int("webhook_delivery.per_destination", range: 1...256) { config.webhookDelivery.perDestination = $0 }
+        try reader.bool("webhook_delivery.allow_private_destinations") { config.webhookDelivery.allowPrivateDestinations = $0 }
         try reader.strings("webhook_delivery.allowed_destinations") { list in
             for entry in list where DestinationRule(entry) == nil {
                 throw ConfigError(description: "webhook_delivery.allowed_destinations: '\(entry)' is not a host, address or CIDR block")
@@ -217,6 +224,13 @@ public struct ConfigLoader {
             config.logging.format = text
         }
         try reader.duration("auth.max_clock_skew") { config.auth.maxClockSkew = $0 }
+        try reader.duration("auth.keypair_cache_ttl") { config.auth.keypairCacheTTL = $0 }
+        try reader.bool("auth.rate_limit") { config.auth.rateLimit = $0 }
+        try reader.bool("auth.replay_protection") { config.auth.replayProtection = $0 }
+        try reader.int("auth.unknown_key_burst", range: 1...1_000_000) { config.auth.unknownKeyBurst = $0 }
+        try reader.int("auth.unknown_key_rate", range: 0...1_000_000) { config.auth.unknownKeyRate = $0 }
+        try reader.int("auth.max_streams_per_keypair", range: 1...100_000) { config.auth.maxStreamsPerKeypair = $0 }
+        try reader.string("auth.metrics_token") { config.auth.metricsToken = $0 }
 
         if let unknown = reader.unreadKeys().first {
             throw ConfigError(description: "\(source): unknown config key '\(unknown)'")

@@ -45,6 +45,10 @@ public struct ManagerConfig: Sendable {
         /// How often a session that still waits for the same reasons has its `status_data.scheduler` (retries,
         /// last_try) written again; a changed reason is written at once.
         public var waitRefreshInterval: Duration = .seconds(10)
+        /// How often running sessions are checked against their policy's idle_timeout and max_session_lifetime.
+        public var expiryInterval: Duration = .seconds(5)
+        /// The most startable PENDING sessions one pass over a scaling group considers (fair across keypairs).
+        public var maxPendingPerPass = 20_000
     }
 
     /// How long the append-only logs keep their rows (`RetentionService`); zero keeps them forever.
@@ -67,7 +71,8 @@ public struct ManagerConfig: Sendable {
     /// The process agent embedded in `manager serve`.
     public struct LocalAgent: Sendable {
         public var enabled = true
-        public var id = "local"
+        /// Empty: `<host name>-<server.port>`, so that replicas (on one host or several) never share an agent.
+        public var id = ""
         public var scalingGroup = "default"
         /// Where each session gets its working folder and log.
         public var workDir = "state/agent"
@@ -139,6 +144,10 @@ public struct ManagerConfig: Sendable {
         public var allowedDestinations: [String] = []
         /// Refused in addition to link-local and cloud metadata addresses (always refused).
         public var deniedDestinations: [String] = []
+        /// Loopback, private, CGNAT and ULA destinations are refused unless this is set (or they are allowed by name).
+        public var allowPrivateDestinations = false
+        /// Deliveries in flight to one origin (scheme, host, port) at once.
+        public var perDestination = 4
         /// Deliveries in flight at once per replica.
         public var concurrency = 16
     }
@@ -154,6 +163,27 @@ public struct ManagerConfig: Sendable {
     public struct Auth: Sendable {
         /// Largest accepted difference between a request's Date and our clock.
         public var maxClockSkew: Duration = .seconds(900)
+        /// How long a keypair read for authentication is reused (and so how late a revocation made elsewhere
+        /// takes effect); 0 reads it on every request.
+        public var keypairCacheTTL: Duration = .seconds(5)
+        /// Per-keypair `rate_limit` in Redis (Backend.AI's X-RateLimit-*); replays are refused in the same call.
+        public var rateLimit = true
+        public var replayProtection = true
+        /// Keys not in the cache that one client address may have looked up: a burst, then per second.
+        public var unknownKeyBurst = 60
+        public var unknownKeyRate = 1
+        /// Event streams (SSE) one keypair may have open on this replica; 429 beyond.
+        public var maxStreamsPerKeypair = 32
+        /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+        public var metricsToken = ""
+    }
+
+    /// The embedded agent's id: `agent.local.id`, or one derived from the host and the port this replica serves.
+    public var localAgentID: String {
+        if !self.localAgent.id.isEmpty { return self.localAgent.id }
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "local"
+        let safe = String(host.map { $0.isASCII && ($0.isLetter || $0.isNumber || "-_".contains($0)) ? $0 : "-" }.prefix(50))
+        return "\(safe.isEmpty ? "local" : safe)-\(self.server.port)"
     }
 
     public var server = Server()

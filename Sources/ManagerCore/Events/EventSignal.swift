@@ -75,6 +75,9 @@ public final class EventSignal: Service, Sendable {
     func webhookVersion() async -> Int { await self.state.version(of: Self.webhookKey) }
 
     /// Returns when deliveries were queued (after `version`) or after `timeout`.
+    /// Wakes this replica's webhook dispatcher (a delivery slot came free); other replicas are not told.
+    func wakeWebhooks() async { await self.state.bump(Self.webhookKey) }
+
     func waitForWebhooks(after version: Int, timeout: Duration) async {
         await self.wait(key: Self.webhookKey, after: version, timeout: timeout)
     }

@@ -10,6 +10,9 @@ struct GraphQLContext: Sendable {
     let agents: PostgresAgentStore
     let folders: PostgresVFolderStore
     let images: PostgresImageStore
+    let policies: any ResourcePolicyStore
+    /// Forgotten entries take effect at once on this replica (`modify_keypair`).
+    let keypairCache: KeypairCache?
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

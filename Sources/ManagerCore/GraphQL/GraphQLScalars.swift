@@ -43,6 +43,29 @@ enum GraphQLScalars {
         }
     }()
 
+    /// Backend.AI's `BigInt`: an integer past GraphQL's 32 bits (sizes, seconds), as a JSON number.
+    static let bigInt: GraphQLScalarType = {
+        do {
+            return try GraphQLScalarType(
+                name: "BigInt",
+                serialize: { value in try map(from: value) },
+                parseValue: { value in
+                    guard let number = value.double, number.rounded() == number, abs(number) < 9.0e15 else {
+                        throw GraphQLError(message: "Expected an integer, got \(value)")
+                    }
+                    return value
+                },
+                parseLiteral: { literal in
+                    guard let text = (literal as? IntValue)?.value, let number = Int(text), abs(number) < 9_000_000_000_000_000 else {
+                        throw GraphQLError(message: "Expected an integer")
+                    }
+                    return .number(Number(number))
+                })
+        } catch {
+            preconditionFailure("BigInt is a valid scalar name")
+        }
+    }()
+
     static let dateTime: GraphQLScalarType = {
         do {
             return try GraphQLScalarType(

@@ -103,9 +103,7 @@ enum ScalingGroupSchema {
                 }),
             "scaling_group": GraphQLField(
                 type: object, args: ["name": GraphQLArgument(type: GraphQLString)],
-                resolve: { _, args, context, _ in
-                    let context = try GraphQLResolveInfo.context(context)
-                    try context.requireAdmin()
+                resolve: GraphQLMutation.admin { args, context in
                     guard let name = args["name"].string else { return nil }
                     return try await context.scalingGroups.group(named: name).map(Self.row)
                 }),
@@ -115,26 +113,60 @@ enum ScalingGroupSchema {
     static func mutationFields(object: GraphQLObjectType) throws -> GraphQLFieldMap {
         let createInput = try Self.input(name: "CreateScalingGroupInput")
         let modifyInput = try Self.input(name: "ModifyScalingGroupInput")
-        let created = try GraphQLObjectType(
-            name: "CreateScalingGroup",
-            fields: [
-                "ok": GraphQLField(type: GraphQLBoolean), "msg": GraphQLField(type: GraphQLString),
-                "scaling_group": GraphQLField(type: object),
-            ])
-        let simple = { (name: String) in
-            try GraphQLObjectType(
-                name: name, fields: ["ok": GraphQLField(type: GraphQLBoolean), "msg": GraphQLField(type: GraphQLString)])
+        let created = try GraphQLMutation.result("CreateScalingGroup", extra: ["scaling_group": GraphQLField(type: object)])
+        let simple = { (name: String) in try GraphQLMutation.result(name) }
+        var fields: GraphQLFieldMap = [:]
+        // associate/disassociate_scaling_group_with_domain(scaling_group, domain) and …_with_user_group(…, user_group).
+        for (name, associated) in [("associate", true), ("disassociate", false)] {
+            fields["\(name)_scaling_group_with_domain"] = GraphQLField(
+                type: try simple("\(name.capitalized)ScalingGroupWithDomain"),
+                args: [
+                    "scaling_group": GraphQLArgument(type: GraphQLNonNull(GraphQLString)),
+                    "domain": GraphQLArgument(type: GraphQLNonNull(GraphQLString)),
+                ],
+                resolve: GraphQLMutation.admin { args, context in
+                    let group = args["scaling_group"].string ?? "", domain = args["domain"].string ?? ""
+                    guard try await context.scalingGroups.associate(group, with: .domain(domain), associated) else {
+                        return Self.outcome(false, associated
+                            ? "No scaling group '\(group.prefix(64))' or no domain '\(domain.prefix(64))'."
+                            : "The scaling group '\(group.prefix(64))' is not associated with '\(domain.prefix(64))'.")
+                    }
+                    return Self.outcome(true, "success")
+                })
+            fields["\(name)_scaling_group_with_user_group"] = GraphQLField(
+                type: try simple("\(name.capitalized)ScalingGroupWithUserGroup"),
+                args: [
+                    "scaling_group": GraphQLArgument(type: GraphQLNonNull(GraphQLString)),
+                    "user_group": GraphQLArgument(type: GraphQLNonNull(GraphQLScalars.uuid)),
+                ],
+                resolve: GraphQLMutation.admin { args, context in
+                    let group = args["scaling_group"].string ?? ""
+                    guard let project = args["user_group"].string.flatMap(UUID.init(uuidString:)) else {
+                        return Self.outcome(false, "user_group must be a project id")
+                    }
+                    guard try await context.scalingGroups.associate(group, with: .project(project), associated) else {
+                        return Self.outcome(false, associated
+                            ? "No scaling group '\(group.prefix(64))' or no project \(project.uuidString.lowercased())."
+                            : "The scaling group '\(group.prefix(64))' is not associated with that project.")
+                    }
+                    return Self.outcome(true, "success")
+                })
         }
-        return [
+        fields["disassociate_all_scaling_groups_with_domain"] = GraphQLField(
+            type: try simple("DisassociateAllScalingGroupsWithDomain"),
+            args: ["domain": GraphQLArgument(type: GraphQLNonNull(GraphQLString))],
+            resolve: GraphQLMutation.admin { args, context in
+                try await context.scalingGroups.disassociateAll(domain: args["domain"].string ?? "")
+                return Self.outcome(true, "success")
+            })
+        return fields.merging([
             "create_scaling_group": GraphQLField(
                 type: created,
                 args: [
                     "name": GraphQLArgument(type: GraphQLNonNull(GraphQLString)),
                     "props": GraphQLArgument(type: GraphQLNonNull(createInput)),
                 ],
-                resolve: { _, args, context, _ in
-                    let context = try GraphQLResolveInfo.context(context)
-                    try context.requireAdmin()
+                resolve: GraphQLMutation.admin { args, context in
                     let name = args["name"].string ?? ""
                     guard Self.validName(name) else {
                         return Self.outcome(false, "name must be 1-64 letters, digits, '-', '_' or '.'")
@@ -155,9 +187,7 @@ enum ScalingGroupSchema {
                     "name": GraphQLArgument(type: GraphQLNonNull(GraphQLString)),
                     "props": GraphQLArgument(type: GraphQLNonNull(modifyInput)),
                 ],
-                resolve: { _, args, context, _ in
-                    let context = try GraphQLResolveInfo.context(context)
-                    try context.requireAdmin()
+                resolve: GraphQLMutation.admin { args, context in
                     let name = args["name"].string ?? ""
                     switch Self.changes(args["props"]) {
                     case .failure(let failure): return Self.outcome(false, failure.description)
@@ -171,9 +201,7 @@ enum ScalingGroupSchema {
             "delete_scaling_group": GraphQLField(
                 type: try simple("DeleteScalingGroup"),
                 args: ["name": GraphQLArgument(type: GraphQLNonNull(GraphQLString))],
-                resolve: { _, args, context, _ in
-                    let context = try GraphQLResolveInfo.context(context)
-                    try context.requireAdmin()
+                resolve: GraphQLMutation.admin { args, context in
                     let name = args["name"].string ?? ""
                     switch try await context.scalingGroups.delete(name: name) {
                     case .deleted: return Self.outcome(true, "success")
@@ -181,10 +209,8 @@ enum ScalingGroupSchema {
                     case .inUse(let reason): return Self.outcome(false, reason)
                     }
                 }),
-        ]
+        ]) { first, _ in first }
     }
 
-    static func outcome(_ ok: Bool, _ msg: String) -> [String: any Sendable] {
-        ["ok": ok, "msg": msg]
-    }
+    static func outcome(_ ok: Bool, _ msg: String) -> [String: any Sendable] { GraphQLMutation.outcome(ok, msg) }
 }

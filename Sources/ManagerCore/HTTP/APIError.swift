@@ -99,6 +99,13 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     }
 
     /// 413: the body is larger than `server.max_body_size`.
+    /// 429: over a rate limit or a cap; `Retry-After` when known.
+    public static func tooManyRequests(_ msg: String, retryAfter: Int? = nil) -> APIError {
+        var error = APIError(status: .tooManyRequests, kind: "too-many-requests", title: "Too many requests.", msg: msg)
+        if let retryAfter { error.headers[.retryAfter] = String(retryAfter) }
+        return error
+    }
+
     public static func tooLarge(limit: Int) -> APIError {
         APIError(status: .contentTooLarge, kind: "too-large", title: "Request body too large.", msg: "The request body is larger than \(limit) bytes.")
     }

@@ -7,4 +7,8 @@ extension HTTPField.Name {
     static let backendAIVersion = HTTPField.Name("X-BackendAI-Version")!
     /// The fallback for `Date` that the Backend.AI manager accepts.
     static let backendAIDate = HTTPField.Name("X-BackendAI-Date")!
+    /// Backend.AI's rate-limit headers, on every signed response.
+    static let rateLimitLimit = HTTPField.Name("X-RateLimit-Limit")!
+    static let rateLimitRemaining = HTTPField.Name("X-RateLimit-Remaining")!
+    static let rateLimitWindow = HTTPField.Name("X-RateLimit-Window")!
 }

@@ -15,10 +15,13 @@ public struct ManagerRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated caller; nil on public routes.
     public var identity: Identity?
+    /// The peer's IP address (no proxy header is trusted).
+    public let remoteAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The caller, or a 401 when the route was reached without authentication.

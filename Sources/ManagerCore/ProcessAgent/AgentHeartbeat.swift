@@ -12,18 +12,18 @@ import NIOHTTP1
 /// process: every session scheduled in one pass, the first PREPARING reported 35 s later). This sends a bare sync
 /// (no reports, no acks, no wait) every `interval` from a NIO event loop with future callbacks, so it needs no
 /// cooperative thread. Kubernetes keeps node heartbeats (Lease renewals) apart from pod work the same way.
+/// A beat carries the epoch the link holds, and is skipped until the link has joined (a beat never joins).
 struct AgentHeartbeat {
     let client: HTTPClient
     let link: ManagerLink
-    let body: ByteBuffer
+    let beat: AgentProtocol.SyncRequest
     let interval: TimeAmount
     let logger: Logger
 
     init(client: HTTPClient, link: ManagerLink, agent: AgentProtocol.AgentInfo, interval: Duration, logger: Logger) throws {
         self.client = client
         self.link = link
-        self.body = ByteBuffer(bytes: try JSONEncoder().encode(
-            AgentProtocol.SyncRequest(agent: agent, acked: [], reports: [], wait: 0)))
+        self.beat = AgentProtocol.SyncRequest(agent: agent, acked: [], reports: [], wait: 0)
         self.interval = .nanoseconds(Int64(interval.components.seconds) * 1_000_000_000
             + interval.components.attoseconds / 1_000_000_000)
         self.logger = logger
@@ -32,14 +32,18 @@ struct AgentHeartbeat {
     /// Starts the beats; cancel the task to stop them.
     func start() -> RepeatedTask {
         let eventLoop = self.client.eventLoopGroup.next()
-        let (client, body, logger) = (self.client, self.body, self.logger)
+        let (client, beat, link, logger) = (self.client, self.beat, self.link, self.logger)
         let request = try? HTTPClient.Request(
             url: self.link.url, method: .POST,
             headers: ["Content-Type": "application/json", "Authorization": "Bearer \(self.link.secret)"])
         let timeout = self.interval
         return eventLoop.scheduleRepeatedAsyncTask(initialDelay: self.interval, delay: self.interval) { _ in
-            guard var request else { return eventLoop.makeSucceededVoidFuture() }
-            request.body = .byteBuffer(body)
+            var beat = beat
+            beat.epoch = link.currentEpoch
+            guard var request, beat.epoch != nil, let body = try? JSONEncoder().encode(beat) else {
+                return eventLoop.makeSucceededVoidFuture()
+            }
+            request.body = .byteBuffer(ByteBuffer(bytes: body))
             return client.execute(request: request, eventLoop: .delegate(on: eventLoop), deadline: .now() + timeout)
                 .map { response in
                     if response.status != .ok {

@@ -21,7 +21,9 @@ public final class ProcessAgent: Service, Sendable {
     public init(settings: AgentSettings, logger: Logger) {
         self.settings = settings
         self.client = HTTPClient(eventLoopGroupProvider: .singleton)
-        self.link = ManagerLink(client: self.client, managerURL: settings.managerURL, secret: settings.secret)
+        self.link = ManagerLink(
+            client: self.client, managerURL: settings.managerURL, secret: settings.secret,
+            epochFile: settings.simulated ? nil : settings.workDir + "/agent.epoch")
         var logger = logger
         logger[metadataKey: "agent_id"] = "\(settings.id)"
         self.logger = logger

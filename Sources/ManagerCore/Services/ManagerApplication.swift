@@ -67,8 +67,16 @@ public struct ManagerApplication {
         router.add(middleware: ProblemMiddleware(maxBodySize: self.config.server.maxBodySize))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: BodyReadTimeoutMiddleware(timeout: self.config.server.bodyReadTimeout))
+        let auth = self.config.auth
+        let keypairCache = KeypairCache(ttl: auth.keypairCacheTTL)
+        let limiter = auth.rateLimit || auth.replayProtection
+            ? RequestLimiter(
+                redis: redis, maxClockSkew: auth.maxClockSkew, limitsRequests: auth.rateLimit,
+                refusesReplays: auth.replayProtection, logger: self.logger)
+            : nil
         router.add(middleware: AuthMiddleware(
-            keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: self.config.auth.maxClockSkew))
+            keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: auth.maxClockSkew, cache: keypairCache,
+            limiter: limiter, addresses: AddressBudget(burst: auth.unknownKeyBurst, perSecond: Double(auth.unknownKeyRate))))
         let volumes = StorageVolumes(self.config.storage)
         try volumes.prepare()
         let sessions = PostgresSessionStore(pool: pool, volumes: volumes, registry: registry)
@@ -78,35 +86,54 @@ public struct ManagerApplication {
         GraphQLRoutes(
             schema: try ManagerGraphQLSchema.make(), keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool),
             sessions: sessions, agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), images: PostgresImageStore(pool: pool),
+            policies: PostgresResourcePolicyStore(pool: pool), keypairCache: keypairCache,
             maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
+        ScalingGroupRoutes(scalingGroups: PostgresScalingGroupStore(pool: pool)).register(on: router)
         SessionRoutes(
             sessions: sessions, maxBodySize: maxBody,
             requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil
         ).register(on: router)
         // One reader of the event logs per replica; every SSE stream subscribes to it.
         let broadcaster = EventBroadcaster(log: PostgresEventLog(pool: pool), signal: signal, registry: registry, logger: self.logger)
-        SessionEventRoutes(sessions: sessions, broadcaster: broadcaster, retention: PostgresRetentionStore(pool: pool))
+        let streamQuota = StreamQuota(maxPerKeypair: auth.maxStreamsPerKeypair)
+        SessionEventRoutes(
+            sessions: sessions, broadcaster: broadcaster, retention: PostgresRetentionStore(pool: pool), quota: streamQuota)
             .register(on: router)
         SystemRoutes(
-            health: HealthCheck(pool: pool, redis: redis), metrics: registry,
-            poolGauges: PoolGauges(pool: pool, registry: registry), sessionGauges: SessionGauges(pool: pool, registry: registry)
+            health: HealthCheck(pool: pool, redis: redis, limiter: limiter), metrics: registry,
+            poolGauges: PoolGauges(pool: pool, registry: registry), sessionGauges: SessionGauges(pool: pool, registry: registry),
+            metricsToken: auth.metricsToken
         ).register(on: router)
 
-        // Agents: remote ones need agent.secret; the embedded one gets a fresh secret when none is configured.
+        // Agents: each with its own token (`manager agent-token create`), or the shared agent.secret where an operator
+        // opted in. The embedded agent gets a fresh token of its own at every start.
         let agentStore = PostgresAgentStore(pool: pool)
+        let agentTokens = PostgresAgentTokenStore(pool: pool)
         let configuredSecret = self.config.agents.secret
-        let agentSecret: String? =
-            !configuredSecret.isEmpty ? configuredSecret : (self.config.localAgent.enabled ? Self.randomSecret() : nil)
+        var localToken: String?
+        if self.config.localAgent.enabled {
+            let token = AgentCredential.newToken()
+            do {
+                try await agentTokens.store(token: token, agentID: self.config.localAgentID, scalingGroup: self.config.localAgent.scalingGroup)
+            } catch PostgresAgentTokenStore.Refusal.unknownScalingGroup(let group) {
+                await pool.close()
+                throw ConfigError(description: "agent.local.scaling_group: there is no scaling group '\(group)'")
+            }
+            localToken = token
+        }
         let heartbeats = HeartbeatHealth()
         AgentRoutes(
-            agents: agentStore, signal: signal, health: heartbeats, secret: agentSecret, heartbeatInterval: self.config.agents.heartbeatInterval,
+            agents: agentStore, tokens: agentTokens, signal: signal, health: heartbeats,
+            sharedSecret: configuredSecret.isEmpty ? nil : configuredSecret,
+            heartbeatInterval: self.config.agents.heartbeatInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout,
             maxBodySize: 64 << 20
         ).register(on: router)
         let scheduler = SchedulerService(
             pool: pool, signal: signal, agents: agentStore, heartbeats: heartbeats,
             configuration: .init(
                 tickInterval: self.config.scheduler.tickInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout,
+                maxPendingPerPass: self.config.scheduler.maxPendingPerPass,
                 waitRefreshInterval: self.config.scheduler.waitRefreshInterval),
             registry: registry, logger: self.logger)
 
@@ -116,7 +143,7 @@ public struct ManagerApplication {
             store: PostgresBackgroundTaskStore(pool: pool), signal: signal,
             configuration: .init(replica: self.config.server.replicaID, lease: self.config.backgroundTasks.lease),
             cleanups: [VFolderCloneJob.kind: VFolderCloneJob.cleanup(folders: folders)], logger: self.logger)
-        BackgroundTaskRoutes(service: tasks, broadcaster: broadcaster).register(on: router)
+        BackgroundTaskRoutes(service: tasks, broadcaster: broadcaster, quota: streamQuota).register(on: router)
         VFolderRoutes(
             folders: folders, volumes: volumes, tasks: tasks, cloneRateLimit: self.config.storage.cloneRateLimit,
             maxBodySize: maxBody
@@ -156,14 +183,16 @@ public struct ManagerApplication {
             .init(service: tasks),
             .init(service: webhooks),
             .init(service: scheduler),
+            .init(service: SessionExpiryService(
+                expiry: PostgresSessionExpiry(pool: pool), interval: self.config.scheduler.expiryInterval, logger: self.logger)),
             .init(service: RetentionService(
                 store: PostgresRetentionStore(pool: pool), configuration: self.config.retention, logger: self.logger)),
             .init(service: app),
             // After the server: stopped before it, so open streams end (server_close) and the server's drain is quick.
             .init(service: broadcaster),
         ]
-        if self.config.localAgent.enabled, let agentSecret {
-            services.append(.init(service: ProcessAgent(settings: self.localAgentSettings(secret: agentSecret), logger: self.logger)))
+        if let localToken {
+            services.append(.init(service: ProcessAgent(settings: self.localAgentSettings(secret: localToken), logger: self.logger)))
         }
         var groupConfiguration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: self.logger)
@@ -194,15 +223,10 @@ extension ManagerApplication {
         if let cpu = local.cpu { slots["cpu"] = cpu }
         if let mem = local.mem { slots["mem"] = mem }
         var settings = AgentSettings(
-            id: local.id, scalingGroup: local.scalingGroup, slots: slots, workDir: local.workDir,
+            id: self.config.localAgentID, scalingGroup: local.scalingGroup, slots: slots, workDir: local.workDir,
             managerURL: "http://\(host):\(self.config.server.port)", secret: secret, stopGrace: local.stopGrace,
             pollWait: self.config.agents.heartbeatInterval)
         settings.sandbox = local.sandbox
         return settings
-    }
-
-    static func randomSecret() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 }

@@ -34,6 +34,8 @@ struct SessionService: Sendable {
         else {
             throw APIError.notFound("session-not-found", title: "No such session.", msg: "No session named or with id '\(reference)'.")
         }
+        // Looking at a running session is activity on it (`idle_timeout`); a failed write only delays nothing.
+        if session.status == .running { try? await self.sessions.touch(session.id) }
         return session
     }
 

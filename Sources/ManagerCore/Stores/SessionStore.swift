@@ -56,6 +56,10 @@ public struct SessionCreation: Sendable {
     public var owner: AccessKey
     public var groupName: String
     public var isAdminRequest: Bool
+    /// Containers asked for (`clusterSize`); only 1 is supported, more is refused after the policy check.
+    public var clusterSize: Int = 1
+    /// Signs this session's `callback_url` deliveries (instead of `webhook_delivery.callback_secret`).
+    public var callbackSecret: String?
 }
 
 /// One `config.mounts` entry with its `mount_map` alias.
@@ -82,6 +86,11 @@ public enum SessionStoreRefusal: Error, Sendable, Equatable {
     case alreadyEnded(String)
     case unknownVFolder(String)
     case unmountableVFolder(name: String, status: String)
+    /// The owner is not a member of the project.
+    case notMember(String)
+    /// The keypair resource policy refuses it.
+    case quota(QuotaRefusal)
+    case multiContainer(Int)
 }
 
 /// A node of `GET /session/{id}/dependency-graph`: a session, and its dependencies (each session of the graph is
@@ -128,6 +137,8 @@ public protocol SessionStore: Sendable {
     /// Finds a session by UUID or by name among `owner`'s sessions (live ones first).
     func session(nameOrID: String, owner: AccessKey) async throws -> SessionRecord?
     func session(id: UUID) async throws -> SessionRecord?
+    /// An API request named the running session: it is not idle (`idle_timeout`).
+    func touch(_ id: UUID) async throws
     /// Ends a session (and with `recursive`, its dependents first); returns the sessions changed.
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord]
     func dependencyGraph(of id: UUID) async throws -> DependencyNode?

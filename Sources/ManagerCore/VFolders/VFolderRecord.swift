@@ -44,4 +44,8 @@ public enum VFolderRefusal: Error, Equatable {
     case wrongStatus(name: String, status: VFolderStatus, operation: String)
     case mounted(name: String, sessions: [String])
     case notCloneable
+    /// The keypair resource policy's `max_vfolder_count`.
+    case tooManyFolders(limit: Int)
+    /// The keypair resource policy's `max_vfolder_size` (bytes), against what the folder would hold.
+    case tooLarge(bytes: Int, limit: Int)
 }

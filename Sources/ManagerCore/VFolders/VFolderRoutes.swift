@@ -195,6 +195,7 @@ struct VFolderRoutes {
         let rateLimit = self.cloneRateLimit
         let created = try await Self.refusing {
             try await self.folders.beginClone(
+                bytes: Int(clamping: usage.bytes),
                 source: source, target: target, identity: identity, taskID: taskID,
                 params: { id in
                     VFolderCloneJob(sourcePath: sourcePath, targetPath: volumes.path(host: target.host, folderID: id) ?? "",
@@ -293,6 +294,12 @@ struct VFolderRoutes {
                              msg: "Cannot delete the folder '\(name)': mounted by \(sessions.joined(separator: ", ")).")
         case .notCloneable:
             return .forbidden("The source vfolder is not permitted to be cloned.")
+        case .tooManyFolders:
+            // Backend.AI's words.
+            return .invalidAPIParams("You cannot create more vfolders.")
+        case .tooLarge(let bytes, let limit):
+            return APIError(status: .preconditionFailed, kind: "quota-exceeded", title: "You have reached your resource limit.",
+                            msg: "The folder would hold \(bytes) bytes; your resource policy's max_vfolder_size is \(limit).")
         }
     }
 

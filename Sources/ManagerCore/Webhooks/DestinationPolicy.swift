@@ -81,47 +81,86 @@ enum DestinationRule: Sendable, Hashable {
     }
 }
 
-/// Where deliveries may go: http(s) only; never to link-local or cloud metadata addresses; within
-/// `allowed_destinations` when that is set; never to `denied_destinations`. The host is resolved and every address
-/// it has is checked. (The HTTP client resolves again when it connects; a DNS answer that changes in between is not
-/// caught.)
+/// Where deliveries may go: http(s) only; never to link-local or cloud metadata addresses; not to loopback, private
+/// (RFC 1918), CGNAT, ULA or other internal ranges unless `allow_private_destinations` is set or the address is in
+/// `allowed_destinations`; within `allowed_destinations` when that is set; never to `denied_destinations`. The host
+/// is resolved, every address it has is checked, and the delivery then connects to the checked address (the
+/// dispatcher pins it, keeping the host name for the Host header and TLS), so a DNS answer that changes in between
+/// (rebinding) changes nothing.
 struct DestinationPolicy: Sendable {
     let allowed: [DestinationRule]
     let denied: [DestinationRule]
+    /// Internal ranges, refused unless allowed.
+    let internalRules: [DestinationRule]
 
     static let alwaysDenied: [DestinationRule] = [
         "169.254.0.0/16", "fe80::/10", "100.100.100.200/32", "fd00:ec2::254/128", "0.0.0.0/8", "::/128",
         "224.0.0.0/4", "ff00::/8", "metadata.google.internal", "metadata",
     ].compactMap(DestinationRule.init)
 
-    init(allowed: [String], denied: [String]) {
+    /// Loopback, RFC 1918, CGNAT, benchmarking, IETF protocol assignments, ULA and the NAT64 well-known prefix's
+    /// local use, plus host names that mean this machine.
+    static let internalRanges: [DestinationRule] = [
+        "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "198.18.0.0/15",
+        "192.0.0.0/24", "fc00::/7", "64:ff9b:1::/48", "localhost", "*.localhost",
+    ].compactMap(DestinationRule.init)
+
+    init(allowed: [String], denied: [String], allowPrivate: Bool = false) {
         self.allowed = allowed.compactMap(DestinationRule.init)
         self.denied = Self.alwaysDenied + denied.compactMap(DestinationRule.init)
+        self.internalRules = allowPrivate ? [] : Self.internalRanges
     }
 
-    /// Why `url` may not be contacted, or nil when it may. Resolves the host (blocking: call it off the event loop).
+    /// What the check decided: a refusal, or the host and the address to connect to.
+    enum Verdict: Sendable, Equatable {
+        case refused(String)
+        /// `address` is nil when the host is an address itself.
+        case allowed(host: String, address: String?)
+    }
+
+    /// Why `url` may not be contacted, or nil when it may.
     func refusal(for url: String) -> String? {
+        if case .refused(let reason) = self.check(url) { return reason }
+        return nil
+    }
+
+    /// Checks `url` and picks the address to connect to. Resolves the host (blocking: call it off the event loop).
+    func check(_ url: String) -> Verdict {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
             scheme == "http" || scheme == "https", var host = components.host?.lowercased(), !host.isEmpty
-        else { return "only http and https URLs with a host are delivered" }
+        else { return .refused("only http and https URLs with a host are delivered") }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if self.denied.contains(where: { $0.matches(host: host) }) { return "destination \(host) is refused" }
+        if self.denied.contains(where: { $0.matches(host: host) }) { return .refused("destination \(host) is refused") }
+        let allowedByName = self.allowed.contains(where: { $0.matches(host: host) })
+        if !allowedByName, self.internalRules.contains(where: { $0.matches(host: host) }) {
+            return .refused("destination \(host) is internal; allow it in allowed_destinations or allow_private_destinations")
+        }
+        let literal = IPNetwork.parseAddress(host)
         let addresses: [[UInt8]]
-        if let literal = IPNetwork.parseAddress(host) {
+        if let literal {
             addresses = [literal]
         } else {
             addresses = Self.resolve(host)
-            guard !addresses.isEmpty else { return "destination \(host) does not resolve" }
+            guard !addresses.isEmpty else { return .refused("destination \(host) does not resolve") }
         }
         for address in addresses where self.denied.contains(where: { $0.matches(address: address) }) {
-            return "destination \(host) resolves to a refused address (\(Self.text(address)))"
+            return .refused("destination \(host) resolves to a refused address (\(Self.text(address)))")
         }
-        if !self.allowed.isEmpty && !self.allowed.contains(where: { $0.matches(host: host) }) {
-            for address in addresses where !self.allowed.contains(where: { $0.matches(address: address) }) {
-                return "destination \(host) (\(Self.text(address))) is not in allowed_destinations"
+        for address in addresses {
+            let explicitlyAllowed = allowedByName || self.allowed.contains(where: { $0.matches(address: address) })
+            if !explicitlyAllowed, self.internalRules.contains(where: { $0.matches(address: address) }) {
+                return .refused("destination \(host) resolves to an internal address (\(Self.text(address))); allow it in allowed_destinations or allow_private_destinations")
             }
         }
-        return nil
+        if !self.allowed.isEmpty && !allowedByName {
+            for address in addresses where !self.allowed.contains(where: { $0.matches(address: address) }) {
+                return .refused("destination \(host) (\(Self.text(address))) is not in allowed_destinations")
+            }
+        }
+        // Every address passed; connect to one of them (IPv4 first: a name like localhost often lists ::1 first, where
+        // fewer services listen).
+        let pinned = addresses.first { $0.count == 4 } ?? addresses.first
+        return .allowed(host: host, address: literal == nil ? pinned.map(Self.text) : nil)
     }
 
     static func resolve(_ host: String) -> [[UInt8]] {

@@ -5,9 +5,12 @@ import Metrics
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Synchronization
 
 /// Sends the outbox: leases due deliveries (any replica may), POSTs each with a timeout and without following
-/// redirects, and records the attempt. Failures are retried with exponential backoff and full jitter until
+/// redirects, to the address the destination policy checked, and records the attempt. Up to `concurrency`
+/// deliveries are in flight at once, at most `per_destination` of them to one origin (scheme, host and port): a
+/// slow or tarpitting receiver holds only its own slots, and the others' deliveries go on around it. Failures are retried with exponential backoff and full jitter until
 /// `max_age`, then the delivery is dead; a destination the policy refuses is never contacted. A delivery whose
 /// replica died mid-send is leased again when its lease lapses: at least once, with `X-Webhook-Id` to deduplicate.
 final class WebhookDispatcher: Service, Sendable {
@@ -35,15 +38,10 @@ final class WebhookDispatcher: Service, Sendable {
         self.signal = signal
         self.configuration = configuration
         self.policy = DestinationPolicy(
-            allowed: configuration.delivery.allowedDestinations, denied: configuration.delivery.deniedDestinations)
+            allowed: configuration.delivery.allowedDestinations, denied: configuration.delivery.deniedDestinations,
+            allowPrivate: configuration.delivery.allowPrivateDestinations)
         self.logger = logger
-        var clientConfiguration = HTTPClient.Configuration(
-            redirectConfiguration: .disallow,
-            timeout: .init(
-                connect: .milliseconds(Int64(configuration.delivery.timeout.seconds * 1000)),
-                read: .milliseconds(Int64(configuration.delivery.timeout.seconds * 1000))))
-        clientConfiguration.decompression = .disabled
-        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.clientConfiguration(configuration.delivery))
         var counters: [String: Counter] = [:]
         for outcome in Self.outcomes {
             counters[outcome] = Counter(label: "manager_webhook_deliveries_total", dimensions: [("outcome", outcome)])
@@ -69,29 +67,70 @@ final class WebhookDispatcher: Service, Sendable {
         try? await self.client.shutdown()
     }
 
+    static func clientConfiguration(_ delivery: ManagerConfig.WebhookDelivery, pin: (host: String, address: String)? = nil) -> HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(
+                connect: .milliseconds(Int64(delivery.timeout.seconds * 1000)),
+                read: .milliseconds(Int64(delivery.timeout.seconds * 1000))))
+        configuration.decompression = .disabled
+        if let pin { configuration.dnsOverride = [pin.host: pin.address] }
+        return configuration
+    }
+
+    /// Deliveries in flight per origin on this replica.
+    private let inFlight = Mutex<[String: Int]>([:])
+
+    /// `scheme://host:port` of a URL, as the claim's SQL computes it (`PostgresWebhookStore.origin`).
+    static func origin(_ url: String) -> String {
+        guard let end = url.range(of: "://") else { return url }
+        let rest = url[end.upperBound...]
+        let authority = rest.prefix { !"/?#".contains($0) }
+        return url[..<end.upperBound].lowercased() + authority.lowercased()
+    }
+
     private func sendLoop() async {
         let lease = self.configuration.delivery.timeout + .seconds(10)
-        while !Task.isCancelled {
-            let version = await self.signal.webhookVersion()
-            var claimed: [WebhookDelivery] = []
-            do {
-                claimed = try await self.store.claim(
-                    replica: self.configuration.replica, lease: lease, limit: self.configuration.delivery.concurrency)
-            } catch {
-                self.logger.warning("claiming webhook deliveries failed", metadata: ["error": "\(error)"])
-            }
-            if !claimed.isEmpty {
-                await withDiscardingTaskGroup { group in
-                    for delivery in claimed { group.addTask { await self.send(delivery) } }
+        let total = self.configuration.delivery.concurrency
+        let perDestination = self.configuration.delivery.perDestination
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                let version = await self.signal.webhookVersion()
+                let (busy, saturated) = self.inFlight.withLock { counts in
+                    (counts.values.reduce(0, +), counts.filter { $0.value >= perDestination }.map(\.key).sorted())
                 }
-                continue
+                var claimed: [WebhookDelivery] = []
+                if busy < total {
+                    do {
+                        claimed = try await self.store.claim(
+                            replica: self.configuration.replica, lease: lease, limit: total - busy, skippingOrigins: saturated,
+                            perOrigin: perDestination)
+                    } catch {
+                        self.logger.warning("claiming webhook deliveries failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                for delivery in claimed {
+                    let origin = Self.origin(delivery.url)
+                    self.inFlight.withLock { $0[origin, default: 0] += 1 }
+                    group.addTask {
+                        await self.send(delivery)
+                        self.inFlight.withLock { counts in
+                            counts[origin, default: 1] -= 1
+                            if counts[origin] == 0 { counts[origin] = nil }
+                        }
+                        // A slot is free: look for more at once.
+                        await self.signal.wakeWebhooks()
+                    }
+                }
+                if !claimed.isEmpty { continue }
+                // Nothing due (or every slot busy): wait for a new delivery, a freed slot, or the next retry (checked
+                // at least every second).
+                var wait: Duration = .seconds(1)
+                if busy < total, let due = try? await self.store.nextDue() {
+                    wait = max(.milliseconds(20), min(wait, .milliseconds(Int64(max(0, due.timeIntervalSinceNow) * 1000))))
+                }
+                await self.signal.waitForWebhooks(after: version, timeout: wait)
             }
-            // Nothing due: wait for a new delivery, or until the next retry is due (checked at least every second).
-            var wait: Duration = .seconds(1)
-            if let due = try? await self.store.nextDue() {
-                wait = max(.milliseconds(20), min(wait, .milliseconds(Int64(max(0, due.timeIntervalSinceNow) * 1000))))
-            }
-            await self.signal.waitForWebhooks(after: version, timeout: wait)
         }
     }
 
@@ -101,12 +140,20 @@ final class WebhookDispatcher: Service, Sendable {
         let clock = ContinuousClock.now
         let url = delivery.url
         let policy = self.policy
-        let refusal = try? await BlockingExecutor.shared.run(name: "webhook-resolve") { policy.refusal(for: url) }
-        if let reason = refusal ?? nil {
+        let verdict = (try? await BlockingExecutor.shared.run(name: "webhook-resolve") { policy.check(url) })
+            ?? .refused("the destination could not be checked")
+        let pin: (host: String, address: String)?
+        switch verdict {
+        case .refused(let reason):
             logger.warning("webhook destination refused; not contacted", metadata: ["reason": "\(reason)"])
             await self.record(delivery, .init(startedAt: startedAt, duration: .zero, error: reason), outcome: .refused, logger: logger)
             return
+        case .allowed(let host, let address):
+            pin = address.map { (host, $0) }
         }
+        // Connect to the address just checked (not whatever the name resolves to next), with the name kept for the
+        // Host header and TLS: a client of its own for this delivery.
+        let pinned = pin.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.clientConfiguration(self.configuration.delivery, pin: $0)) }
         let body = Data(delivery.payload.utf8)
         var request = HTTPClientRequest(url: delivery.url)
         request.method = .POST
@@ -116,23 +163,31 @@ final class WebhookDispatcher: Service, Sendable {
         request.headers.add(name: WebhookSignature.eventHeader, value: delivery.event)
         let timestamp = Int(Date().timeIntervalSince1970)
         request.headers.add(name: WebhookSignature.timestampHeader, value: String(timestamp))
-        if let secret = self.secret(for: delivery.target), !secret.isEmpty {
+        if let secret = delivery.sessionSecret ?? self.secret(for: delivery.target), !secret.isEmpty {
             request.headers.add(
                 name: WebhookSignature.signatureHeader, value: WebhookSignature.sign(body: body, timestamp: timestamp, secret: secret))
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         var attempt = PostgresWebhookStore.Attempt(startedAt: startedAt, duration: .zero)
         do {
-            let response = try await self.client.execute(
-                request, timeout: .milliseconds(Int64(self.configuration.delivery.timeout.seconds * 1000)))
-            attempt.statusCode = Int(response.status.code)
-            attempt.responsePrefix = try await Self.prefix(of: response.body)
+            let timeout = TimeAmount.milliseconds(Int64(self.configuration.delivery.timeout.seconds * 1000))
+            let (status, prefix): (UInt, String?)
+            do {
+                let response = try await (pinned ?? self.client).execute(request, timeout: timeout)
+                (status, prefix) = (response.status.code, try await Self.prefix(of: response.body))
+                try? await pinned?.shutdown()
+            } catch {
+                try? await pinned?.shutdown()
+                throw error
+            }
+            attempt.statusCode = Int(status)
+            attempt.responsePrefix = prefix
             attempt.duration = ContinuousClock.now - clock
-            if (200..<300).contains(response.status.code) {
+            if (200..<300).contains(status) {
                 await self.record(delivery, attempt, outcome: .delivered, logger: logger)
                 return
             }
-            attempt.error = "HTTP \(response.status.code)"
+            attempt.error = "HTTP \(status)"
         } catch {
             attempt.duration = ContinuousClock.now - clock
             attempt.error = String(describing: error).prefix(500).description

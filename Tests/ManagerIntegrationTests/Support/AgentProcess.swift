@@ -6,12 +6,16 @@ final class AgentProcess: @unchecked Sendable {
     let logPath: String
     private var pid: pid_t?
     private var extraArguments: [String] = []
+    /// `--token` when set, else the shared `--secret`.
+    private var token: String?
 
     init(
         _ environment: TestEnvironment, managerEndpoint: String, id: String, cpu: String = "2", mem: String = "2g",
-        instances: Int = 1, scalingGroup: String = "default", workDir: URL? = nil, extraArguments: [String] = []
+        instances: Int = 1, scalingGroup: String = "default", workDir: URL? = nil, extraArguments: [String] = [],
+        token: String? = nil
     ) throws {
         self.extraArguments = extraArguments
+        self.token = token
         self.workDir = try workDir ?? environment.scratchDirectory("agent-\(id)")
         self.logPath = self.workDir.appendingPathComponent("agent.log").path
         try self.start(managerEndpoint: managerEndpoint, id: id, cpu: cpu, mem: mem, instances: instances, scalingGroup: scalingGroup)
@@ -20,7 +24,8 @@ final class AgentProcess: @unchecked Sendable {
     private func start(managerEndpoint: String, id: String, cpu: String, mem: String, instances: Int, scalingGroup: String) throws {
         self.pid = try spawn(
             TestEnvironment.managerExecutable,
-            ["agent", "--manager", managerEndpoint, "--secret", ManagerProcess.agentSecret, "--id", id, "--cpu", cpu,
+            ["agent", "--manager", managerEndpoint] + (self.token.map { ["--token", $0] } ?? ["--secret", ManagerProcess.agentSecret])
+                + ["--id", id, "--cpu", cpu,
              "--mem", mem, "--instances", String(instances), "--scaling-group", scalingGroup,
              "--work-dir", self.workDir.appendingPathComponent("sessions-root").path, "--poll-wait", "1", "--stop-grace", "1",
              "--log-level", "debug"] + self.extraArguments,

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 @testable import ManagerCore
 
 /// A finished HTTP exchange.
@@ -49,8 +50,20 @@ struct SignedClient: Sendable {
     let secretKey: String
     var apiVersion = "v7.20230615"
 
-    /// The Date header value the client sends: Python's `datetime.now(UTC).isoformat()`.
-    static func dateHeader(_ date: Date = Date()) -> String { Timestamp.pythonISO(date) }
+    /// The Date header value the client sends: Python's `datetime.now(UTC).isoformat()`. Two requests signed in the
+    /// same microsecond (concurrent test workers) would carry the same signature, which the daemon refuses as a
+    /// replay; the official client never signs two at once, so neither do we: each Date is at least 1 µs later.
+    static func dateHeader(_ date: Date? = nil) -> String {
+        if let date { return Timestamp.pythonISO(date) }
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let micros = lastMicros.withLock { last -> Int64 in
+            last = max(last + 1, now)
+            return last
+        }
+        return Timestamp.pythonISO(Date(timeIntervalSince1970: Double(micros) / 1_000_000))
+    }
+
+    private static let lastMicros = Mutex<Int64>(0)
 
     func headers(
         method: String, pathAndQuery: String, contentType: String?, date: String = SignedClient.dateHeader(),

@@ -20,7 +20,8 @@ final class ManagerProcess: @unchecked Sendable {
     struct LocalAgent {
         var cpu = "4"
         var mem = "8g"
-        var id = "local"
+        /// nil: the daemon's default (derived from the host and port).
+        var id: String? = "local"
     }
 
     /// The secret remote agents present in tests.
@@ -64,7 +65,7 @@ final class ManagerProcess: @unchecked Sendable {
             heartbeat_interval = "1s"
             [agent.local]
             enabled = \(localAgent != nil)
-            id = "\(localAgent?.id ?? "local")"
+            \(localAgent.map { $0.id.map { "id = \"\($0)\"" } ?? "" } ?? "id = \"local\"")
             cpu = "\(localAgent?.cpu ?? "1")"
             mem = "\(localAgent?.mem ?? "1g")"
             stop_grace = "2s"

@@ -35,6 +35,11 @@ final class WebhookReceiver: @unchecked Sendable {
         try (status == 503 ? "503" : "ok").write(toFile: self.modePath, atomically: true, encoding: .utf8)
     }
 
+    /// "ok", "503" or "tarpit" (recorded on arrival, answered after 25 s) from now on.
+    func answer(mode: String) throws {
+        try mode.write(toFile: self.modePath, atomically: true, encoding: .utf8)
+    }
+
     func start() async throws {
         let python = URL(fileURLWithPath: self.environment.clientExecutable).deletingLastPathComponent().appendingPathComponent("python").path
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("Tests/ManagerIntegrationTests/Support/webhook_receiver.py").path

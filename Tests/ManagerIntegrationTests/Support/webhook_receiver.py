@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A webhook receiver for the tests: records every POST (headers, body, the status it answered) as one JSON line
-in --log, and answers 200, or 503 while --mode-file says "503"."""
+in --log, and answers 200, or 503 while --mode-file says "503", or (a tarpit) 200 after 25 seconds while it says
+"tarpit"."""
 import argparse, json, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,6 +27,8 @@ class Handler(BaseHTTPRequestHandler):
             f.write(json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                 "body": body, "status": status, "at": time.time(),
                                 "local": self.server.server_address[0]}) + "\n")
+        if mode == "tarpit":  # recorded on arrival, answered late
+            time.sleep(25)
         self.send_response(status)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()

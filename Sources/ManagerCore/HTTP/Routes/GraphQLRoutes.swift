@@ -15,6 +15,8 @@ struct GraphQLRoutes {
     let agents: PostgresAgentStore
     let folders: PostgresVFolderStore
     let images: PostgresImageStore
+    let policies: any ResourcePolicyStore
+    let keypairCache: KeypairCache?
     let maxBodySize: Int
     let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
@@ -47,7 +49,8 @@ struct GraphQLRoutes {
                         schema: self.schema, documentAST: document, rootValue: (),
                         context: GraphQLContext(
                             identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
-                            sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images),
+                            sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images,
+                            policies: self.policies, keypairCache: self.keypairCache),
                         variableValues: body.variables ?? [:], operationName: body.operationName)
                 }
             } catch let error as GraphQLError {

@@ -145,7 +145,18 @@ enum SessionCreateRequest {
             owner = AccessKey(requested)
         }
 
-        let creation = SessionCreation(
+        var clusterSize = 1
+        switch body["cluster_size"] ?? body["clusterSize"] {
+        case nil, .null?: break
+        case .number(let number)?:
+            guard let size = Int(exactly: number), (1...1024).contains(size) else {
+                throw APIError.invalidAPIParams("'clusterSize' must be an integer from 1 to 1024.")
+            }
+            clusterSize = size
+        default: throw APIError.invalidAPIParams("'clusterSize' must be an integer from 1 to 1024.")
+        }
+
+        var creation = SessionCreation(
             name: name, type: type, image: image, architecture: try string("architecture") ?? "x86_64",
             requestedScalingGroup: try configString("scalingGroup", "scaling_group"), requestedSlots: .object(slots),
             resourceOpts: config["resource_opts"].flatMap { if case .object = $0 { return $0 } else { return nil } } ?? .object([]),
@@ -155,6 +166,14 @@ enum SessionCreateRequest {
             mounts: mounts,
             tag: try string("tag"), reuseIfExists: try bool("reuseIfExists"), owner: owner,
             groupName: try string("group", "groupName") ?? "default", isAdminRequest: identity.isAdmin)
+        creation.clusterSize = clusterSize
+        if let secret = try string("callback_secret", "callbackSecret") {
+            guard callback != nil else { throw APIError.invalidAPIParams("'callback_secret' needs a 'callback_url'.") }
+            guard (16...256).contains(secret.utf8.count), secret.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw APIError.invalidAPIParams("'callback_secret' must be 16 to 256 printable ASCII characters.")
+            }
+            creation.callbackSecret = secret
+        }
         return (creation, try bool("enqueueOnly"))
     }
 

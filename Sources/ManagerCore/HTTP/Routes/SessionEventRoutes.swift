@@ -11,6 +11,7 @@ struct SessionEventRoutes {
     let sessions: any SessionStore
     let broadcaster: EventBroadcaster
     let retention: PostgresRetentionStore?
+    let quota: StreamQuota
 
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/events/session", use: self.stream)
@@ -39,6 +40,7 @@ struct SessionEventRoutes {
             }
             sessionID = session.id
         }
+        let ticket = try self.quota.acquire(identity.accessKey)
         let lastEventID = try ServerSentEvents.lastEventID(request) ?? 0
         if lastEventID > 0, let retention = self.retention {
             // A resume from before what retention pruned would silently miss events: say so instead.
@@ -53,6 +55,10 @@ struct SessionEventRoutes {
             topic: sessionID.map { .session($0) } ?? .owner(owner.rawValue), scope: scope,
             lastEventID: lastEventID, sessions: self.sessions,
             broadcaster: self.broadcaster, logger: context.logger)
-        return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in try await stream.run(&writer) })
+        return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in
+            // The stream's slot is held while the body runs (and released with it).
+            defer { withExtendedLifetime(ticket) {} }
+            try await stream.run(&writer)
+        })
     }
 }

@@ -66,6 +66,14 @@ struct SessionRoutes {
         case .unmountableVFolder(let name, let status):
             return .conflict("vfolder-filter-status-failed", title: "The folder cannot be mounted now.",
                              msg: "'config.mounts': the folder '\(name.prefix(64))' is '\(status)'.")
+        case .notMember(let name):
+            return .forbidden("'group': you are not a member of the project '\(name.prefix(64))'.")
+        case .quota(let refusal):
+            return APIError(status: .preconditionFailed, kind: "quota-exceeded",
+                            title: "You have reached your resource limit.", msg: refusal.message)
+        case .multiContainer(let size):
+            return .invalidAPIParams(
+                "'clusterSize': \(size) containers asked for; multi-container sessions are not supported (use 1).")
         }
     }
 

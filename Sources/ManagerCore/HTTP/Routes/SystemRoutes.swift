@@ -11,6 +11,8 @@ struct SystemRoutes {
     let metrics: PrometheusCollectorRegistry
     let poolGauges: PoolGauges
     let sessionGauges: SessionGauges
+    /// When not empty, `/metrics` needs `Authorization: Bearer <token>`.
+    var metricsToken = ""
 
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/") { _, _ in
@@ -29,7 +31,15 @@ struct SystemRoutes {
                 status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
         }
-        router.get("/metrics") { _, _ in
+        router.get("/metrics") { request, _ in
+            if !self.metricsToken.isEmpty {
+                let presented = request.headers[.authorization] ?? ""
+                guard RequestSignature.constantTimeEquals(presented, "Bearer \(self.metricsToken)") else {
+                    var error = APIError.authFailed("/metrics needs 'Authorization: Bearer <auth.metrics_token>'.")
+                    error.headers[.wwwAuthenticate] = "Bearer"
+                    throw error
+                }
+            }
             await self.poolGauges.refresh()
             await self.sessionGauges.refresh()
             var buffer: [UInt8] = []

@@ -9,40 +9,88 @@ public struct PostgresAgentStore: Sendable {
         self.pool = pool
     }
 
-    /// Why an agent's request is refused; the route maps it to a 400 naming the field.
+    /// Why an agent's request is refused; the route maps it to a 400 naming the field, or a 409 for the fence.
     public struct Refusal: Error, Sendable {
         public let field: String
         public let message: String
+        public var isFence = false
+
+        static func fence(_ message: String) -> Refusal {
+            Refusal(field: "epoch", message: message, isFence: true)
+        }
     }
 
-    /// Records a heartbeat (creating the agent on first contact); true when the agent is new or was LOST.
-    func heartbeat(_ info: AgentProtocol.AgentInfo, slots: ResourceSlots, in tx: PostgresSession) async throws -> Bool {
-        do {
-            guard try await tx.query("SELECT 1 FROM scaling_groups WHERE name = \(info.scalingGroup)").first != nil else {
-                throw Refusal(field: "agent.scaling_group", message: "The scaling group '\(info.scalingGroup)' does not exist.")
+    /// What a heartbeat found: whether the agent (re)joined, and the epoch the process holds.
+    struct Heartbeat: Sendable {
+        var joined: Bool
+        var epoch: Int64
+    }
+
+    /// Records a heartbeat (creating the agent on first contact), behind the epoch fence: a process joins without an
+    /// epoch and gets the next one, which it sends from then on. A join while the id's current process is alive
+    /// (ALIVE and heard from within `heartbeatTimeout`), or a sync with an epoch that is no longer the id's, is
+    /// refused: two processes never both take one agent's commands. Each join takes the epoch by compare-and-set,
+    /// so two racing joins cannot both win.
+    func heartbeat(
+        _ info: AgentProtocol.AgentInfo, slots: ResourceSlots, epoch: Int64?, heartbeatTimeout: Duration,
+        in tx: PostgresSession
+    ) async throws -> Heartbeat {
+        guard try await tx.query("SELECT 1 FROM scaling_groups WHERE name = \(info.scalingGroup)").first != nil else {
+            throw Refusal(field: "agent.scaling_group", message: "The scaling group '\(info.scalingGroup)' does not exist.")
+        }
+        let timeout = Double(heartbeatTimeout.components.seconds) + Double(heartbeatTimeout.components.attoseconds) / 1e18
+        // No row lock here: sessions and commands hold KEY SHARE locks on agent rows while a pass runs,
+        // and an update that leaves the key alone does not wait for them.
+        let previous = try await tx.query(
+            """
+            SELECT status, epoch, last_heartbeat > now() - make_interval(secs => \(timeout)) AS live
+            FROM agents WHERE id = \(info.id)
+            """
+        ).first
+        let previousStatus: String? = try previous?.decode("status")
+        let previousEpoch: Int64 = try previous.map { Int64(try $0.decode("epoch", as: Int.self)) } ?? 0
+        let slotsJSON = JSONB(text: slots.json.text)
+        let held: Int64
+        if let epoch {
+            guard previous != nil, epoch == previousEpoch else {
+                throw Refusal.fence("Agent '\(info.id)' was taken over by another process (epoch \(previousEpoch), this one holds \(epoch)); rejoin without an epoch once it is silent.")
             }
-            // No row lock here: sessions and commands hold KEY SHARE locks on agent rows while a pass runs,
-            // and an upsert that leaves the key alone does not wait for them.
-            let previous: String? = try await tx.query("SELECT status FROM agents WHERE id = \(info.id)").first?.decode("status")
+            held = epoch
             // A heartbeat is written at most once a second, unless something about the agent changed.
             try await tx.execute(
                 """
-                INSERT INTO agents (id, scaling_group, status, architecture, available_slots, addr, version, last_heartbeat)
-                VALUES (\(info.id), \(info.scalingGroup), 'ALIVE', \(info.architecture), \(JSONB(text: slots.json.text)),
-                        \(info.addr), \(info.version), now())
+                UPDATE agents SET scaling_group = \(info.scalingGroup), status = 'ALIVE', architecture = \(info.architecture),
+                    available_slots = \(slotsJSON), addr = \(info.addr), version = \(info.version), last_heartbeat = now(),
+                    lost_at = NULL
+                WHERE id = \(info.id) AND epoch = \(Int(epoch))
+                  AND (status <> 'ALIVE' OR last_heartbeat < now() - interval '1 second' OR scaling_group <> \(info.scalingGroup)
+                       OR architecture <> \(info.architecture) OR available_slots <> \(slotsJSON))
+                """)
+        } else {
+            if previousStatus == "ALIVE", try previous?.decode("live", as: Bool.self) == true {
+                throw Refusal.fence("Agent id '\(info.id)' is held by a live process (epoch \(previousEpoch)); a second process with this id is refused until the first is silent for \(Int(timeout)) s.")
+            }
+            held = previousEpoch + 1
+            let taken = try await tx.query(
+                """
+                INSERT INTO agents (id, scaling_group, status, architecture, available_slots, addr, version, last_heartbeat, epoch)
+                VALUES (\(info.id), \(info.scalingGroup), 'ALIVE', \(info.architecture), \(slotsJSON), \(info.addr), \(info.version),
+                        now(), \(Int(held)))
                 ON CONFLICT (id) DO UPDATE SET scaling_group = EXCLUDED.scaling_group, status = 'ALIVE',
                     architecture = EXCLUDED.architecture, available_slots = EXCLUDED.available_slots,
-                    addr = EXCLUDED.addr, version = EXCLUDED.version, last_heartbeat = now(), lost_at = NULL
-                WHERE agents.status <> 'ALIVE' OR agents.last_heartbeat < now() - interval '1 second'
-                   OR agents.scaling_group <> EXCLUDED.scaling_group OR agents.architecture <> EXCLUDED.architecture
-                   OR agents.available_slots <> EXCLUDED.available_slots
+                    addr = EXCLUDED.addr, version = EXCLUDED.version, last_heartbeat = now(), lost_at = NULL,
+                    epoch = EXCLUDED.epoch
+                WHERE agents.epoch = \(Int(previousEpoch))
                 """)
-            let joined = previous != "ALIVE"
-            if joined {
-                try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(info.scalingGroup))")
+            guard taken.affectedRows == 1 else {
+                throw Refusal.fence("Agent id '\(info.id)' was just taken by another process.")
             }
-            return joined
         }
+        let joined = epoch == nil || previousStatus != "ALIVE"
+        if joined {
+            try await tx.execute("SELECT pg_notify('scheduler_wakeup', \(info.scalingGroup))")
+        }
+        return Heartbeat(joined: joined, epoch: held)
     }
 
     /// Applies progress reports, forward only: the reported sessions are read (locked) once, each report is decided
@@ -156,10 +204,15 @@ public struct PostgresAgentStore: Sendable {
     }
 
     /// Commands not yet acknowledged, oldest first.
-    func openCommands(agentID: String, limit: Int = 1000, in session: PostgresSession? = nil) async throws -> [AgentProtocol.Command] {
+    /// The commands the agent has not acknowledged; with `epoch`, only while that process still holds the id.
+    func openCommands(
+        agentID: String, epoch: Int64? = nil, limit: Int = 1000, in session: PostgresSession? = nil
+    ) async throws -> [AgentProtocol.Command] {
         let sql: SQL = """
             SELECT c.id::text AS id, c.kind, c.session_id, c.payload FROM agent_commands c
-            WHERE c.agent_id = \(agentID) AND c.acked_at IS NULL ORDER BY c.id LIMIT \(limit)
+            WHERE c.agent_id = \(agentID) AND c.acked_at IS NULL
+              AND (\(epoch.map(Int.init))::int8 IS NULL OR EXISTS (SELECT 1 FROM agents a WHERE a.id = c.agent_id AND a.epoch = \(epoch.map(Int.init))))
+            ORDER BY c.id LIMIT \(limit)
             """
         let rows: PostgresRows
         if let session { rows = try await session.query(sql) } else { rows = try await self.pool.query(sql) }

@@ -11,7 +11,7 @@ public struct PostgresKeypairStore: KeypairStore {
     public func keypair(_ accessKey: AccessKey) async throws -> KeypairRecord? {
         let rows = try await self.pool.query(
             """
-            SELECT k.access_key, k.secret_key, k.is_admin, k.is_active, u.uuid, u.email, u.domain_name, u.is_active AS user_active
+            SELECT k.access_key, k.secret_key, k.is_admin, k.is_active, k.resource_policy, k.rate_limit, u.uuid, u.email, u.domain_name, u.is_active AS user_active
             FROM keypairs k JOIN users u ON u.uuid = k.user_id
             WHERE k.access_key = \(accessKey)
             """)
@@ -20,7 +20,8 @@ public struct PostgresKeypairStore: KeypairStore {
             accessKey: try row.decode("access_key"), secretKey: try row.decode("secret_key"),
             userID: try row.decode("uuid"), email: try row.decode("email"), domainName: try row.decode("domain_name"),
             isAdmin: try row.decode("is_admin"),
-            isActive: try row.decode("is_active", as: Bool.self) && row.decode("user_active", as: Bool.self))
+            isActive: try row.decode("is_active", as: Bool.self) && row.decode("user_active", as: Bool.self),
+            resourcePolicy: try row.decode("resource_policy"), rateLimit: try row.decode("rate_limit"))
     }
 
     public func createKeypair(email: String, isAdmin: Bool) async throws -> KeypairRecord {
@@ -52,6 +53,22 @@ public struct PostgresKeypairStore: KeypairStore {
             return KeypairRecord(
                 accessKey: accessKey, secretKey: secretKey, userID: userID, email: email,
                 domainName: try row.decode("domain_name"), isAdmin: isAdmin, isActive: true)
+        }
+    }
+
+    public func modify(_ accessKey: AccessKey, _ changes: KeypairChanges) async throws -> KeypairModification {
+        do {
+            let updated = try await self.pool.query(
+                """
+                UPDATE keypairs SET is_active = coalesce(\(changes.isActive), is_active),
+                    is_admin = coalesce(\(changes.isAdmin), is_admin),
+                    resource_policy = coalesce(\(changes.resourcePolicy), resource_policy),
+                    rate_limit = coalesce(\(changes.rateLimit), rate_limit)
+                WHERE access_key = \(accessKey)
+                """)
+            return updated.affectedRows == 1 ? .modified : .notFound
+        } catch let error as PostgresError where error.code == .foreignKeyViolation {
+            return .unknownPolicy(changes.resourcePolicy ?? "")
         }
     }
 

@@ -73,6 +73,62 @@ public struct PostgresScalingGroupStore: ScalingGroupStore {
         }
     }
 
+    public func associate(_ scalingGroup: String, with target: ScalingGroupAssociation, _ associated: Bool) async throws -> Bool {
+        do {
+            switch (target, associated) {
+            case (.domain(let domain), true):
+                try await self.pool.query(
+                    """
+                    INSERT INTO sgroups_for_domains (scaling_group, domain) VALUES (\(scalingGroup), \(domain))
+                    ON CONFLICT DO NOTHING
+                    """)
+            case (.domain(let domain), false):
+                let deleted = try await self.pool.query(
+                    "DELETE FROM sgroups_for_domains WHERE scaling_group = \(scalingGroup) AND domain = \(domain)")
+                return deleted.affectedRows == 1
+            case (.project(let id), true):
+                try await self.pool.query(
+                    """
+                    INSERT INTO sgroups_for_groups (scaling_group, group_id) VALUES (\(scalingGroup), \(id))
+                    ON CONFLICT DO NOTHING
+                    """)
+            case (.project(let id), false):
+                let deleted = try await self.pool.query(
+                    "DELETE FROM sgroups_for_groups WHERE scaling_group = \(scalingGroup) AND group_id = \(id)")
+                return deleted.affectedRows == 1
+            }
+            return true
+        } catch let error as PostgresError where error.code == .foreignKeyViolation {
+            return false
+        }
+    }
+
+    public func disassociateAll(domain: String) async throws {
+        try await self.pool.query("DELETE FROM sgroups_for_domains WHERE domain = \(domain)")
+    }
+
+    public func usable(domain: String, project: String, userID: UUID, isSuperadmin: Bool) async throws -> [String]? {
+        let projectID = UUID(uuidString: project)
+        let rows = try await self.pool.withConnection { session in try await session.query([
+            """
+            SELECT g.id FROM groups g
+            WHERE g.domain_name = \(domain) AND g.is_active AND (g.name = \(project) OR g.id = \(projectID))
+              AND (\(isSuperadmin) OR EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = \(userID)))
+            """,
+            """
+            SELECT s.name FROM scaling_groups s
+            WHERE s.is_active AND (s.is_public
+                OR EXISTS (SELECT 1 FROM sgroups_for_domains d WHERE d.scaling_group = s.name AND d.domain = \(domain))
+                OR EXISTS (SELECT 1 FROM sgroups_for_groups a JOIN groups g ON g.id = a.group_id
+                           WHERE a.scaling_group = s.name AND g.domain_name = \(domain)
+                             AND (g.name = \(project) OR g.id = \(projectID))))
+            ORDER BY s.name
+            """,
+        ]) }
+        guard !rows[0].isEmpty else { return nil }
+        return try rows[1].map { try $0.decode("name", as: String.self) }
+    }
+
     static func record(_ row: PostgresRow) throws -> ScalingGroupRecord {
         let optionsJSON = try JSONValue.decode(row.decode("scheduler_opts", as: JSONB.self).text)
         let options = (try? ScalingGroupOptions.parse(optionsJSON).get()) ?? ScalingGroupOptions()

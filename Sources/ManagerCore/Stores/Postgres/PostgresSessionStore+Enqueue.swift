@@ -59,23 +59,44 @@ extension PostgresSessionStore {
         // The four lookups need nothing from each other: one trip for all.
         let lookups = try await tx.query([
             """
-            SELECT k.access_key, u.uuid, u.domain_name FROM keypairs k JOIN users u ON u.uuid = k.user_id
+            SELECT k.access_key, u.uuid, u.domain_name, u.role, p.max_pending_session_count,
+                   p.max_pending_session_resource_slots, p.max_containers_per_session
+            FROM keypairs k JOIN users u ON u.uuid = k.user_id JOIN keypair_resource_policies p ON p.name = k.resource_policy
             WHERE k.access_key = ANY(\(ownerKeys)::text[]) AND k.is_active
             """,
-            "SELECT id, domain_name, name FROM groups WHERE is_active AND name = ANY(\(creations.map(\.groupName))::text[])",
+            // Each named project with the owners (of this batch) who are its members.
+            """
+            SELECT g.id, g.domain_name, g.name,
+                   ARRAY(SELECT m.user_id::text FROM group_members m JOIN keypairs k ON k.user_id = m.user_id
+                         WHERE m.group_id = g.id AND k.access_key = ANY(\(ownerKeys)::text[])) AS members
+            FROM groups g WHERE g.is_active AND g.name = ANY(\(creations.map(\.groupName))::text[])
+            """,
             """
             \(Self.columns) WHERE (s.access_key, s.name) IN (SELECT * FROM unnest(\(ownerKeys)::text[], \(names)::text[]))
               AND s.status NOT IN ('TERMINATED', 'CANCELLED')
             """,
-            "SELECT name, is_public, scheduler_opts FROM scaling_groups WHERE is_active ORDER BY name = 'default' DESC, name",
+            """
+            SELECT g.name, g.is_public, g.scheduler_opts,
+                   ARRAY(SELECT d.domain FROM sgroups_for_domains d WHERE d.scaling_group = g.name) AS domains,
+                   ARRAY(SELECT a.group_id::text FROM sgroups_for_groups a WHERE a.scaling_group = g.name) AS projects
+            FROM scaling_groups g WHERE g.is_active ORDER BY g.name = 'default' DESC, g.name
+            """,
         ])
-        var owners: [String: (userID: UUID, domain: String)] = [:]
+        var owners: [String: Owner] = [:]
         for row in lookups[0] {
-            owners[try row.decode("access_key")] = (try row.decode("uuid"), try row.decode("domain_name"))
+            let pendingSlots: JSONB? = try row.decodeOptional("max_pending_session_resource_slots")
+            owners[try row.decode("access_key")] = Owner(
+                userID: try row.decode("uuid"), domain: try row.decode("domain_name"),
+                isSuperadmin: try row.decode("role", as: String.self) == "superadmin",
+                quota: PendingQuota(
+                    maxPendingSessions: try row.decodeOptional("max_pending_session_count"),
+                    maxPendingSlots: try pendingSlots.map { SchedulingSnapshotReader.slots(try JSONValue.decode($0.text)) },
+                    maxContainersPerSession: try row.decode("max_containers_per_session")))
         }
-        var groups: [String: UUID] = [:]
+        var groups: [String: (id: UUID, members: Set<String>)] = [:]
         for row in lookups[1] {
-            groups[Self.key(try row.decode("domain_name"), try row.decode("name"))] = try row.decode("id")
+            groups[Self.key(try row.decode("domain_name"), try row.decode("name"))] =
+                (try row.decode("id"), Set(try row.decode("members", as: [String].self)))
         }
         var live: [String: SessionRecord] = [:]
         for row in lookups[2] {
@@ -83,6 +104,9 @@ extension PostgresSessionStore {
             live[Self.key(record.accessKey.rawValue, record.name)] = record
         }
         let scalingGroups = try Self.scalingGroupCandidates(lookups[3])
+        var pending = try await Self.pendingUsage(
+            owners.filter { $0.value.quota.maxPendingSessions != nil || $0.value.quota.maxPendingSlots != nil }.map(\.key),
+            in: tx)
 
         var outcomes = [Result<EnqueueOutcome, SessionStoreRefusal>?](repeating: nil, count: creations.count)
         var planned: [PlannedSession] = []
@@ -91,9 +115,14 @@ extension PostgresSessionStore {
         for (index, creation) in creations.enumerated() {
             do {
                 guard let owner = owners[creation.owner.rawValue] else { throw SessionStoreRefusal.unknownOwner }
-                guard let groupID = groups[Self.key(owner.domain, creation.groupName)] else {
+                guard let group = groups[Self.key(owner.domain, creation.groupName)] else {
                     throw SessionStoreRefusal.unknownGroup(creation.groupName)
                 }
+                // Backend.AI: the owner must belong to the project (superadmins may use any of their domain's).
+                guard owner.isSuperadmin || group.members.contains(owner.userID.uuidString.lowercased()) else {
+                    throw SessionStoreRefusal.notMember(creation.groupName)
+                }
+                let groupID = group.id
                 let nameKey = Self.key(creation.owner.rawValue, creation.name)
                 if let existing = live[nameKey] {
                     guard creation.reuseIfExists else { throw SessionStoreRefusal.duplicateName(creation.name) }
@@ -105,7 +134,10 @@ extension PostgresSessionStore {
                     sameAsPlanned.append((index, earlier))
                     continue
                 }
-                let candidates = scalingGroups.filter { $0.isPublic || creation.requestedScalingGroup != nil }.map(\.candidate)
+                // Public groups, and private ones associated with the owner's domain or the session's project.
+                let candidates = scalingGroups.filter {
+                    $0.isPublic || $0.domains.contains(owner.domain) || $0.projects.contains(groupID.uuidString.lowercased())
+                }.map(\.candidate)
                 let scalingGroup: String
                 switch ScalingGroupChoice.choose(
                     requested: creation.requestedScalingGroup, type: creation.type, candidates: candidates)
@@ -113,8 +145,19 @@ extension PostgresSessionStore {
                 case .success(let name): scalingGroup = name
                 case .failure(let refusal): throw SessionStoreRefusal.scalingGroup(refusal.description)
                 }
+                let requested = SchedulingSnapshotReader.slots(creation.requestedSlots)
+                let usage = pending[creation.owner.rawValue] ?? (0, .empty)
+                if let refusal = owner.quota.refusal(
+                    pending: usage.sessions, pendingSlots: usage.slots, request: requested, containers: creation.clusterSize)
+                {
+                    throw SessionStoreRefusal.quota(refusal)
+                }
+                guard creation.clusterSize == 1 else { throw SessionStoreRefusal.multiContainer(creation.clusterSize) }
                 let dependencies = try await Self.resolveDependencies(creation.dependencies, owner: creation.owner, in: tx)
                 let mounts = try await Self.resolveMounts(creation.mounts, userID: owner.userID, volumes: volumes, in: tx)
+                if pending[creation.owner.rawValue] != nil {
+                    pending[creation.owner.rawValue] = (usage.sessions + 1, usage.slots + requested)
+                }
                 plannedByName[nameKey] = planned.count
                 planned.append(PlannedSession(
                     index: index, id: UUID(), creation: creation, userID: owner.userID, domain: owner.domain,
@@ -168,7 +211,7 @@ extension PostgresSessionStore {
                  \(creation.image), \(creation.architecture), \(creation.tag), \(JSONB(text: creation.requestedSlots.text)),
                  \(JSONB(text: creation.resourceOpts.text)), \(JSONB(text: session.mounts.text)),
                  \(JSONB(text: creation.environ.text)), \(creation.bootstrapScript), \(creation.startupCommand),
-                 \(creation.callbackURL), \(creation.startsAt), \(now), \(history), \(now))
+                 \(creation.callbackURL), nullif(\(secret: creation.callbackSecret ?? ""), ''), \(creation.startsAt), \(now), \(history), \(now))
                 """)
         }
         let ids = UUIDArray(planned.map(\.id))
@@ -182,7 +225,7 @@ extension PostgresSessionStore {
             """
             INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key,
                 scaling_group_name, image, architecture, tag, requested_slots, resource_opts, vfolder_mounts, environ,
-                bootstrap_script, startup_command, callback_url, starts_at, created_at, status_history,
+                bootstrap_script, startup_command, callback_url, callback_secret, starts_at, created_at, status_history,
                 status_changed)
             VALUES \(rows)
             ON CONFLICT (access_key, name) WHERE status NOT IN ('TERMINATED', 'CANCELLED') DO NOTHING
@@ -213,15 +256,56 @@ extension PostgresSessionStore {
         return records
     }
 
-    /// Active scaling groups (`default` first) with whether a request may land there without naming it.
+    /// The owner of a request, with what their resource policy allows at enqueue.
+    private struct Owner {
+        let userID: UUID
+        let domain: String
+        let isSuperadmin: Bool
+        let quota: PendingQuota
+    }
+
+    /// Active scaling groups (`default` first) with who may use them: everyone when public, else the domains and
+    /// projects (ids) associated with them.
     private static func scalingGroupCandidates(
         _ rows: PostgresRows
-    ) throws -> [(isPublic: Bool, candidate: ScalingGroupChoice.Candidate)] {
+    ) throws -> [(isPublic: Bool, domains: Set<String>, projects: Set<String>, candidate: ScalingGroupChoice.Candidate)] {
         try rows.map { row in
             let json = try JSONValue.decode(row.decode("scheduler_opts", as: JSONB.self).text)
             let options = (try? ScalingGroupOptions.parse(json).get()) ?? ScalingGroupOptions()
-            return (try row.decode("is_public"), .init(name: try row.decode("name"), options: options))
+            return (try row.decode("is_public"), Set(try row.decode("domains", as: [String].self)),
+                    Set(try row.decode("projects", as: [String].self)), .init(name: try row.decode("name"), options: options))
         }
+    }
+
+    /// PENDING sessions of `owners` (those whose policy limits them) and the slots they ask for, under a lock per
+    /// owner so that concurrent enqueues (other batches, other replicas) count each other.
+    private static func pendingUsage(
+        _ owners: [String], in tx: PostgresSession
+    ) async throws -> [String: (sessions: Int, slots: ResourceSlots)] {
+        guard !owners.isEmpty else { return [:] }
+        let sorted = owners.sorted()
+        var usage = Dictionary(uniqueKeysWithValues: sorted.map { ($0, (sessions: 0, slots: ResourceSlots.empty)) })
+        let rows = try await tx.query([
+            """
+            SELECT pg_advisory_xact_lock(7415, hashtext(key))
+            FROM (SELECT key FROM unnest(\(sorted)::text[]) AS key ORDER BY key) AS ordered
+            """,
+            """
+            SELECT access_key, count(*) AS n FROM sessions
+            WHERE access_key = ANY(\(sorted)::text[]) AND status = 'PENDING' GROUP BY access_key
+            """,
+            """
+            SELECT s.access_key, e.key, sum(e.value::numeric)::text AS amount
+            FROM sessions s CROSS JOIN LATERAL jsonb_each_text(s.requested_slots) e
+            WHERE s.access_key = ANY(\(sorted)::text[]) AND s.status = 'PENDING' GROUP BY 1, 2
+            """,
+        ])
+        for row in rows[1] { usage[try row.decode("access_key"), default: (0, .empty)].sessions = try row.decode("n") }
+        for row in rows[2] {
+            usage[try row.decode("access_key"), default: (0, .empty)].slots[try row.decode("key", as: String.self)] =
+                SlotAmount(parsing: try row.decode("amount")) ?? .zero
+        }
+        return usage
     }
 
     private static func key(_ first: String, _ second: String) -> String { "\(first)\u{0}\(second)" }

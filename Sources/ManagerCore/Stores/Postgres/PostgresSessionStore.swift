@@ -113,6 +113,10 @@ public struct PostgresSessionStore: SessionStore {
         ).first.map(Self.record)
     }
 
+    public func touch(_ id: UUID) async throws {
+        try await PostgresSessionStats.touch(id, pool: self.pool)
+    }
+
     public func session(id: UUID) async throws -> SessionRecord? {
         try await self.pool.query("\(Self.columns) WHERE s.id = \(id)").first.map(Self.record)
     }

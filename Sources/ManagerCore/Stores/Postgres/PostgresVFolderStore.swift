@@ -32,6 +32,7 @@ public struct PostgresVFolderStore: Sendable {
         try await self.pool.withTransaction { tx in
             let id = UUID()
             let groupID = try await Self.resolveGroup(creation.group, identity: identity, in: tx)
+            if groupID == nil { try await Self.checkQuota(identity, bytes: 0, in: tx) }
             do {
                 try await tx.execute(
                     """
@@ -51,6 +52,27 @@ public struct PostgresVFolderStore: Sendable {
             }
             return try Self.record(row)
         }
+    }
+
+    /// The caller's keypair resource policy against one more folder of their own holding `bytes`:
+    /// `max_vfolder_count` (folders not deleted) and `max_vfolder_size` (0: unlimited). Under a lock per user, so
+    /// concurrent creations count each other.
+    static func checkQuota(_ identity: Identity, bytes: Int, in tx: PostgresSession) async throws {
+        let rows = try await tx.query([
+            "SELECT pg_advisory_xact_lock(7416, hashtext(\(identity.userID.uuidString)))",
+            """
+            SELECT p.max_vfolder_count, p.max_vfolder_size,
+                   (SELECT count(*) FROM vfolders v WHERE v.user_uuid = \(identity.userID) AND v.ownership_type = 'user'
+                      AND v.status NOT IN ('delete-ongoing', 'delete-complete')) AS owned
+            FROM keypairs k JOIN keypair_resource_policies p ON p.name = k.resource_policy
+            WHERE k.access_key = \(identity.accessKey)
+            """,
+        ])
+        guard let row = rows[1].first else { return }
+        let maxCount: Int = try row.decode("max_vfolder_count")
+        let maxSize: Int = try row.decode("max_vfolder_size")
+        if maxCount > 0, try row.decode("owned", as: Int.self) >= maxCount { throw VFolderRefusal.tooManyFolders(limit: maxCount) }
+        if maxSize > 0, bytes > maxSize { throw VFolderRefusal.tooLarge(bytes: bytes, limit: maxSize) }
     }
 
     /// A project by name or id, of which the caller is a member (admins: any in their domain).
@@ -192,7 +214,7 @@ public struct PostgresVFolderStore: Sendable {
 
     /// One transaction: checks the source, inserts the target as `cloning` and the task that fills it.
     func beginClone(
-        source: VFolderRecord, target: VFolderCreation, identity: Identity, taskID: UUID, params: @Sendable (UUID) -> JSONValue,
+        bytes: Int, source: VFolderRecord, target: VFolderCreation, identity: Identity, taskID: UUID, params: @Sendable (UUID) -> JSONValue,
         replica: String, lease: Duration
     ) async throws -> VFolderRecord {
         try await self.pool.withTransaction { tx in
@@ -204,6 +226,7 @@ public struct PostgresVFolderStore: Sendable {
             guard status.isUpdatable else { throw VFolderRefusal.wrongStatus(name: source.name, status: status, operation: "clone") }
             let id = UUID()
             let groupID = try await Self.resolveGroup(target.group, identity: identity, in: tx)
+            if groupID == nil { try await Self.checkQuota(identity, bytes: bytes, in: tx) }
             do {
                 try await tx.execute(
                     """

@@ -10,6 +10,8 @@ struct WebhookDelivery: Sendable {
     let payload: String
     let attempts: Int
     let createdAt: Date
+    /// The session's own callback signing secret (callback deliveries only).
+    var sessionSecret: String? = nil
 }
 
 /// The outbox in PostgreSQL: endpoints, deliveries (queued by a trigger on `events`, in the transaction of each
@@ -33,30 +35,42 @@ struct PostgresWebhookStore: Sendable {
         }
     }
 
-    /// Leases due deliveries to `replica`: only the oldest pending one per session and destination, so each
-    /// destination sees a session's events in order, and none another dispatcher is sending.
-    func claim(replica: String, lease: Duration, limit: Int) async throws -> [WebhookDelivery] {
+    /// The origin (`scheme://host:port`, lowercased) of a delivery's URL, as `WebhookDispatcher.origin` computes it.
+    static let origin: SQL = "lower(substring(c.url from '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*'))"
+
+    /// Leases up to `limit` due deliveries to `replica`: only the oldest pending one per session and destination, so
+    /// each destination sees a session's events in order, and none another dispatcher is sending; none to
+    /// `skippingOrigins` (their slots are full) and at most `perOrigin` to any one origin.
+    func claim(
+        replica: String, lease: Duration, limit: Int, skippingOrigins: [String] = [], perOrigin: Int = Int(Int32.max)
+    ) async throws -> [WebhookDelivery] {
         let rows = try await self.pool.query(
             """
             UPDATE webhook_deliveries d
             SET lease_until = now() + make_interval(secs => \(lease.seconds)), leased_by = \(replica), attempts = d.attempts + 1
             WHERE d.id IN (
-                SELECT c.id FROM webhook_deliveries c
-                WHERE c.status = 'pending' AND c.next_attempt_at <= now()
-                  AND (c.lease_until IS NULL OR c.lease_until < now())
-                  AND NOT EXISTS (
-                      SELECT 1 FROM webhook_deliveries e
-                      WHERE e.status = 'pending' AND e.session_id = c.session_id AND e.target = c.target AND e.seq < c.seq)
-                ORDER BY c.seq LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
+                SELECT id FROM (
+                    SELECT id, seq, row_number() OVER (PARTITION BY origin ORDER BY seq) AS turn FROM (
+                        SELECT c.id, c.seq, \(Self.origin) AS origin FROM webhook_deliveries c
+                        WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+                          AND (c.lease_until IS NULL OR c.lease_until < now())
+                          AND coalesce(\(Self.origin), '') <> ALL(\(skippingOrigins)::text[])
+                          AND NOT EXISTS (
+                              SELECT 1 FROM webhook_deliveries e
+                              WHERE e.status = 'pending' AND e.session_id = c.session_id AND e.target = c.target AND e.seq < c.seq)
+                        ORDER BY c.seq LIMIT \(limit * 8)
+                        FOR UPDATE SKIP LOCKED
+                    ) locked
+                ) due WHERE turn <= \(perOrigin) ORDER BY seq LIMIT \(limit)
             )
-            RETURNING d.id, d.target, d.url, d.event, d.payload::text AS payload, d.attempts, d.created_at
+            RETURNING d.id, d.target, d.url, d.event, d.payload::text AS payload, d.attempts, d.created_at,
+                (SELECT s.callback_secret FROM sessions s WHERE s.id = d.session_id AND d.target = 'callback') AS session_secret
             """)
         return try rows.map { row in
             WebhookDelivery(
                 id: try row.decode("id"), target: try row.decode("target"), url: try row.decode("url"),
                 event: try row.decode("event"), payload: try row.decode("payload"), attempts: try row.decode("attempts"),
-                createdAt: try row.decode("created_at"))
+                createdAt: try row.decode("created_at"), sessionSecret: try row.decodeOptional("session_secret"))
         }.sorted { $0.createdAt < $1.createdAt }
     }
 

@@ -21,6 +21,41 @@ struct SchedulingSnapshotReader {
 
     /// The most pending sessions one pass considers; the rest wait for the next pass.
     let maxPendingPerPass: Int
+    /// The most sessions that cannot start yet (a future `starts_at`, a dependency still alive) one pass looks at,
+    /// beside the window, so their reasons are recorded: the least recently tried first.
+    var maxParkedPerPass: Int { max(1, self.maxPendingPerPass / 20) }
+
+    /// The ids of the PENDING sessions a pass over `group` considers, fair across keypairs and never crowded out by
+    /// sessions that cannot start yet:
+    /// - **ready** sessions (no future `starts_at`, every dependency ended, or past the group's `pending_timeout`,
+    ///   so that they are cancelled) fill the window round-robin over keypairs: every keypair's oldest, then every
+    ///   keypair's second oldest, … so a keypair with 20,000 queued sessions takes one turn like any other;
+    /// - **parked** sessions (reserved for later, or waiting for a live dependency) come on top, a bounded number,
+    ///   the least recently tried first, so each has its wait reason recorded without holding a place.
+    private func window(group: String, pendingTimeout: Double) -> SQL {
+        """
+        WITH candidates AS (
+            SELECT s.id, s.access_key, s.created_at, s.status_data #>> '{scheduler,last_try}' AS last_try,
+                   ((s.starts_at IS NOT NULL AND s.starts_at > now())
+                    OR EXISTS (SELECT 1 FROM session_dependencies d JOIN sessions ds ON ds.id = d.depends_on
+                               WHERE d.session_id = s.id AND ds.status <> ALL(\(Self.endedNames)::text[])))
+                   AND NOT (\(pendingTimeout) > 0 AND s.created_at < now() - make_interval(secs => \(pendingTimeout)))
+                   AS parked
+            FROM sessions s WHERE s.scaling_group_name = \(group) AND s.status = 'PENDING'
+        ), ready AS (
+            SELECT id FROM (
+                SELECT id, created_at, row_number() OVER (PARTITION BY access_key ORDER BY created_at) AS turn
+                FROM candidates WHERE NOT parked
+            ) turns ORDER BY turn, created_at LIMIT \(self.maxPendingPerPass)
+        ), parked AS (
+            SELECT id FROM candidates WHERE parked ORDER BY last_try NULLS FIRST, created_at LIMIT \(self.maxParkedPerPass)
+        )
+        SELECT id FROM ready UNION ALL SELECT id FROM parked
+        """
+    }
+
+    /// Statuses of a dependency that will not change any more.
+    static let endedNames = SessionStatus.allCases.filter(\.hasEnded).map(\.rawValue)
 
     func read(group: String, in tx: PostgresSession) async throws -> SchedulingSnapshot? {
         guard let groupRow = try await tx.query(
@@ -57,8 +92,8 @@ struct SchedulingSnapshotReader {
             CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(s.status_data #> '{scheduler,failed_predicates}') = 'array'
                                             THEN s.status_data #> '{scheduler,failed_predicates}' ELSE '[]'::jsonb END
                                 AS failed) w
-            WHERE s.scaling_group_name = \(group) AND s.status = 'PENDING'
-            ORDER BY s.created_at LIMIT \(self.maxPendingPerPass)
+            WHERE s.id IN (\(self.window(group: group, pendingTimeout: options.pendingTimeout)))
+            ORDER BY s.created_at
             """
         ).map { row in
             let names: [String] = try row.decode("failed_names")

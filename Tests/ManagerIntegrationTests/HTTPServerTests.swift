@@ -154,6 +154,11 @@ import Testing
             if recovered != 200 { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(recovered == 200)
+        // The limiter comes back too (the restarted Redis has no script cached: it is loaded again) and counts.
+        try await eventually("requests to be counted again", timeout: .seconds(10)) {
+            let response = try await manager.admin.send(.GET, "/manager/announcement")
+            return response.status == 200 && response.header("X-RateLimit-Remaining").flatMap(Int.init).map { $0 < 30000 } == true
+        }
         try await manager.stop()
         try await redis.stop()
     }

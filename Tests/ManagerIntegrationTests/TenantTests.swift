@@ -427,4 +427,23 @@ import Testing
         withExtendedLifetime(aStreams) {}
         try await manager.stop()
     }
+
+    @Test("max_vfolder_size refuses a clone larger than it, with the sizes; under it the clone goes ahead")
+    func vfolderSize() async throws {
+        let setup = try await VFolderTests.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        let tenant = try await Self.tenant(setup.manager, "sized@example.com", policy: "sized", ["max_vfolder_size": 10_000])
+        #expect(try await tenant.send(.POST, "/folders", json: ["name": "sized-src", "cloneable": true]).status == 201)
+        let source = try await setup.path(of: "sized-src")
+        #expect(FileManager.default.createFile(atPath: source + "/small", contents: Data(count: 4_000)))
+        let fits = try await tenant.send(.POST, "/folders/sized-src/clone", json: ["target_name": "sized-copy"])
+        #expect(fits.status == 201, "\(fits.text)")
+        #expect(FileManager.default.createFile(atPath: source + "/large", contents: Data(count: 20_000)))
+        let tooLarge = try await tenant.send(.POST, "/folders/sized-src/clone", json: ["target_name": "sized-copy2"])
+        #expect(tooLarge.status == 412, "\(tooLarge.text)")
+        #expect((tooLarge.json?["msg"] as? String)?.contains("max_vfolder_size is 10000") == true, "\(tooLarge.text)")
+        let written = try await setup.pool.query("SELECT count(*) AS n FROM vfolders WHERE name = 'sized-copy2'").first?.decode("n", as: Int.self)
+        #expect(written == 0)
+        try await setup.manager.stop()
+    }
 }

@@ -64,6 +64,24 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Sends `commands` pipelined on one connection (one write, one round trip) and returns their replies in order;
+    /// a Redis error reply comes back as `.error`, a connection failure throws for all.
+    public func pipeline(_ commands: [[String]]) async throws -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
+        let configuration = self.configuration
+        return try await self.threads.runIfActive { [self] in
+            let connection = try self.idle.withLock { $0.popLast() }
+                ?? RedisConnection.connect(
+                    host: configuration.host, port: configuration.port, timeout: configuration.timeout,
+                    password: configuration.password)
+            for command in commands { try connection.send(command) }
+            try connection.flush()
+            let replies = try commands.map { _ in try connection.readReply() }
+            self.idle.withLock { if $0.count < configuration.maxIdle { $0.append(connection) } }
+            return replies
+        }
+    }
+
     /// True when Redis answers PING.
     public func ping() async -> Bool {
         (try? await self.command("PING"))?.string == "PONG"

@@ -11,6 +11,9 @@ import Synchronization
 /// signature is recorded with `SET NX` for the whole span in which its Date is acceptable, so a captured request
 /// cannot be sent again.
 ///
+/// Concurrent requests are checked together: one pipelined round trip to Redis for a batch (`GroupCommit`), so the
+/// limiter costs a request a share of a round trip, not a thread hop and a round trip of its own.
+///
 /// If Redis does not answer, the limiter fails open: requests pass without limit or replay check, the failure is
 /// logged once, `/health` reports `rate_limiter: unavailable`, and Redis is not tried again for `retryAfter`
 /// (so a dead Redis costs requests nothing).
@@ -35,6 +38,8 @@ public final class RequestLimiter: Sendable {
     let retryAfter: Duration
     let logger: Logger
     private let state = Mutex<(downUntil: ContinuousClock.Instant?, warned: Bool)>((nil, false))
+    /// The script's keys and arguments for one request; batched into pipelines.
+    private let batches: GroupCommit<[String], RedisReply>
 
     /// Whether `rate_limit` is enforced, and whether replays are refused (`[auth]`).
     let limitsRequests: Bool
@@ -50,6 +55,18 @@ public final class RequestLimiter: Sendable {
         self.replayMemory = maxClockSkew * 2
         self.retryAfter = retryAfter
         self.logger = logger
+        self.batches = GroupCommit(maxBatch: 128, maxConcurrentBatches: 2) { [redis] calls in
+            let evaluate = { (calls: [[String]]) in
+                try await redis.pipeline(calls.map { ["EVALSHA", Self.scriptSHA, "2"] + $0 })
+            }
+            var replies = try await evaluate(calls)
+            if replies.contains(where: { if case .error(let message) = $0 { return message.hasPrefix("NOSCRIPT") } else { return false } }) {
+                // Redis restarted (or never saw the script): load it and run the batch again.
+                _ = try await redis.command("SCRIPT", "LOAD", Self.script)
+                replies = try await evaluate(calls)
+            }
+            return replies.map { .success($0) }
+        }
     }
 
     /// True while Redis is considered down (the limiter fails open).
@@ -85,10 +102,7 @@ public final class RequestLimiter: Sendable {
                          String(self.limitsRequests ? limit : Int(Int32.max)),
                          String(max(1, self.replayMemory.components.seconds))]
         do {
-            var reply = try await self.redis.command(["EVALSHA", Self.scriptSHA, "2"] + keys + arguments)
-            if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-                reply = try await self.redis.command(["EVAL", Self.script, "2"] + keys + arguments)
-            }
+            let reply = try await self.batches.submit(keys + arguments)
             guard let value = reply.integer else {
                 throw RedisError(message: "unexpected reply to the rate-limit script: \(reply)", isConnectionFailure: false)
             }

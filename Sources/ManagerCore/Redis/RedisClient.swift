@@ -52,16 +52,9 @@ public final class RedisClient: Sendable {
     /// Sends a command given as an array of arguments.
     @discardableResult
     public func command(_ arguments: [String]) async throws -> RedisReply {
-        let configuration = self.configuration
-        return try await self.threads.runIfActive { [self] in
-            let connection = try self.idle.withLock { $0.popLast() }
-                ?? RedisConnection.connect(
-                    host: configuration.host, port: configuration.port, timeout: configuration.timeout,
-                    password: configuration.password)
-            let reply = try connection.command(arguments)
-            self.idle.withLock { if $0.count < configuration.maxIdle { $0.append(connection) } }
-            return reply
-        }
+        let replies = try await self.pipeline([arguments])
+        guard let reply = replies.first else { throw RedisError(message: "no reply", isConnectionFailure: false) }
+        return reply
     }
 
     /// Sends `commands` pipelined on one connection (one write, one round trip) and returns their replies in order;

@@ -12,8 +12,8 @@ enum PostgresSessionStats {
     static func touch(_ id: UUID, pool: PostgresPool) async throws {
         try await pool.query(
             """
-            UPDATE sessions SET last_activity = now()
-            WHERE id = \(id) AND status = 'RUNNING' AND (last_activity IS NULL OR last_activity < now() - interval '1 second')
+            UPDATE sessions s SET last_activity = now()
+            WHERE s.id = \(id) AND s.status = 'RUNNING' AND (s.last_activity IS NULL OR s.last_activity < now() - interval '1 second')
             """)
     }
 

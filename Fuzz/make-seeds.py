@@ -63,6 +63,10 @@ SEEDS = {
         "1", "0.5", "1g", "16.5m", "99999999999999999999g", "1e30", "-1", "1.0000000000001", "30m", "1e308w", "1.5h",
         '{"cpu": "1", "mem": "1g"}', '{"pending_timeout": "1e308w"}',
     ],
+    "paths": [
+        "a/b/c.txt", ".", "", "../x", "/etc/passwd", "a\u0000b", "./a//b/", "a" * 300, "a/" * 3000, "bytes=0-", "bytes=3-9",
+        "bytes=-5", "bytes=5-2", "bytes=0-99999999999999999999", "bytes=1-2,3-4", "eyJqdGkiOiJ4In0.AAAA", "..", "a.b.c",
+    ],
     "request-path": [
         b"\x01/session\x00now\x00application/json\x00" + json.dumps({"name": "s", "image": "x", "config": {"environ": {"A": 1}}}).encode(),
         b"\x01/admin/gql\x00now\x00application/json\x00" + json.dumps({"query": "{ " + "a { " * 3000 + "}" * 3000 + " }"}).encode(),

@@ -11,7 +11,7 @@ import Testing
     /// `(method, path)` of every `router.get|post|delete("…")` in Sources, with `:name` written `{name}`.
     static func registeredRoutes() throws -> Set<String> {
         let sources = TestEnvironment.repositoryRoot.appendingPathComponent("Sources/ManagerCore")
-        let pattern = try NSRegularExpression(pattern: #"router\.(get|post|put|patch|delete)\("([^"]+)""#)
+        let pattern = try NSRegularExpression(pattern: #"router\.(get|post|put|patch|delete|head)\("([^"]+)""#)
         var routes: Set<String> = []
         let files = FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil)
         while let file = files?.nextObject() as? URL {
@@ -25,6 +25,7 @@ import Testing
             }
         }
         routes.insert("POST \(AgentProtocol.path)")
+        routes.insert("OPTIONS \(StorageRoutes.uploadPath)")
         return routes
     }
 
@@ -40,7 +41,7 @@ import Testing
             if line.hasPrefix("  /") && line.hasSuffix(":") && !line.hasPrefix("   ") {
                 path = String(line.dropFirst(2).dropLast())
             } else if let path, line.hasPrefix("    "), !line.hasPrefix("     "),
-                let method = ["get", "post", "put", "patch", "delete"].first(where: { line == "    \($0):" })
+                let method = ["get", "post", "put", "patch", "delete", "head", "options"].first(where: { line == "    \($0):" })
             {
                 operations.insert("\(method.uppercased()) \(path)")
             }
@@ -105,7 +106,7 @@ import Testing
         let output = run.stdout + run.stderr
         let summary = output.split(separator: "\n").drop { !$0.contains("SUMMARY") }.joined(separator: "\n")
         #expect(run.status == 0, "schemathesis failed:\n\(output.suffix(6000))")
-        #expect(output.contains("Tested: 29"), "\(summary)")
+        #expect(output.contains("Tested: 43"), "\(summary)")
         // "Test cases:\n  N generated, N passed": the run really generated cases, and all passed.
         let counts = try #require(try Regex(#"(\d+) generated, (\d+) passed"#).firstMatch(in: output), "\(summary)")
         let generated = Int(counts.output[1].substring ?? "") ?? 0

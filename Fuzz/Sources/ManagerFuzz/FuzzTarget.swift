@@ -12,6 +12,7 @@ enum FuzzTarget: String, CaseIterable {
     case toml
     case amounts
     case requestPath = "request-path"
+    case paths
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -24,6 +25,7 @@ enum FuzzTarget: String, CaseIterable {
         case .toml: ParserTargets.toml(bytes)
         case .amounts: ParserTargets.amounts(bytes)
         case .requestPath: RequestPathTarget.shared.run(bytes)
+        case .paths: ParserTargets.paths(bytes)
         }
     }
 

@@ -36,6 +36,25 @@ enum ParserTargets {
         _ = RequestSignature.constantTimeEquals(text, String(text.reversed()))
     }
 
+    /// Folder paths, transfer tokens and byte ranges: what the file routes and the storage endpoint read.
+    static func paths(_ bytes: [UInt8]) {
+        let text = Self.text(bytes)
+        if case .success(let path) = FolderPath.parse(text) {
+            require(path.components.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && !$0.contains("/") && !$0.utf8.contains(0) },
+                    "a path component that could leave the folder: \(text.prefix(80))")
+            require((try? FolderPath.parse(path.description).get()) == path, "a path does not parse back")
+        }
+        _ = FolderPath.name(text)
+        _ = TransferToken.verify(text, secret: Self.transferKey, operation: .upload)
+        for size: Int64 in [0, 1, 10, Int64.max] {
+            if let range = StorageRoutes.byteRange(text, size: size) {
+                require(range.start >= 0 && range.start <= range.end && range.end < size, "a range outside the file: \(text.prefix(80))")
+            }
+        }
+    }
+
+    static let transferKey = Data("fuzz-transfer-secret".utf8)
+
     static func json(_ bytes: [UInt8]) {
         _ = JSONDuplicateKeys.first(in: bytes)
         guard let text = String(validating: bytes, as: UTF8.self) else { return }

@@ -134,6 +134,22 @@ public struct ConfigLoader {
         try reader.duration("agent.heartbeat_timeout") { config.agents.heartbeatTimeout = $0 }
 
         try reader.string("storage.default_host") { config.storage.defaultHost = $0 }
+        try reader.string("storage.public_url") { text in
+            guard text.isEmpty || ((text.hasPrefix("http://") || text.hasPrefix("https://")) && !text.hasSuffix("/")) else {
+                throw ConfigError(description: "storage.public_url must be an http(s) URL without a trailing slash")
+            }
+            config.storage.publicURL = text
+        }
+        try reader.string("storage.transfer_secret") { text in
+            guard text.isEmpty || text.utf8.count >= 16 else {
+                throw ConfigError(description: "storage.transfer_secret must be at least 16 characters")
+            }
+            config.storage.transferSecret = text
+        }
+        try reader.duration("storage.transfer_ttl") {
+            guard $0 >= .seconds(60) else { throw ConfigError(description: "storage.transfer_ttl must be at least 60s") }
+            config.storage.transferTTL = $0
+        }
         try reader.string("storage.clone_rate_limit") { text in
             guard let amount = SlotAmount(parsing: text), amount.milli % 1000 == 0 else {
                 throw ConfigError(description: "storage.clone_rate_limit must be bytes per second like \"200m\" or \"0\"")

@@ -109,6 +109,13 @@ public struct ManagerConfig: Sendable {
         public var volumes: [Volume] = []
         /// Bytes per second one clone may copy (0: unlimited), so a large clone does not starve running sessions.
         public var cloneRateLimit: Int64 = 0
+        /// Where clients reach this daemon's storage endpoint (upload and download URLs); empty: this listener.
+        public var publicURL = ""
+        /// Signs transfer tokens; replicas behind one address must share it. Empty: a fresh one per start (the URLs
+        /// then work only against the replica that issued them, and not after its restart).
+        public var transferSecret = ""
+        /// How long an upload or download URL stays valid (a tus upload must finish within it).
+        public var transferTTL: Duration = .seconds(6 * 3600)
 
         public init() {}
     }

@@ -49,18 +49,25 @@ enum VFolderSchema {
             "vfolder_list": GraphQLField(
                 type: list,
                 args: GraphQLPage.arguments.merging(filters, uniquingKeysWith: { $1 }).merging(
-                    ["group": GraphQLArgument(type: GraphQLScalars.uuid), "all": GraphQLArgument(type: GraphQLBoolean)],
+                    [
+                        "group": GraphQLArgument(type: GraphQLScalars.uuid), "group_id": GraphQLArgument(type: GraphQLScalars.uuid),
+                        "all": GraphQLArgument(type: GraphQLBoolean),
+                    ],
                     uniquingKeysWith: { $1 }),
                 resolve: { _, args, context, _ in
-                    try await Self.page(args, context: context, scope: args["all"].bool == true ? .everyone : .visible)
+                    let group = (args["group_id"].string ?? args["group"].string).flatMap(UUID.init(uuidString:))
+                    return try await Self.page(args, context: context, scope: args["all"].bool == true ? .everyone : .visible, group: group)
                 }),
         ]
     }
 
-    private static func page(_ args: Map, context: any Sendable, scope: PostgresVFolderStore.ListScope) async throws -> any Sendable {
+    private static func page(
+        _ args: Map, context: any Sendable, scope: PostgresVFolderStore.ListScope, group: UUID? = nil
+    ) async throws -> any Sendable {
         let context = try GraphQLResolveInfo.context(context)
         let (limit, offset) = try GraphQLPage.bounds(args)
-        let (items, total) = try await context.folders.list(identity: context.identity, scope: scope, limit: limit, offset: offset)
+        let (items, total) = try await context.folders.list(
+            identity: context.identity, scope: scope, group: group, limit: limit, offset: offset)
         return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
     }
 }

@@ -148,6 +148,19 @@ public struct ManagerApplication {
             folders: folders, volumes: volumes, tasks: tasks, cloneRateLimit: self.config.storage.cloneRateLimit,
             maxBodySize: maxBody
         ).register(on: router)
+        let storage = self.config.storage
+        let transferSecret = Data((storage.transferSecret.isEmpty ? AgentCredential.newToken() : storage.transferSecret).utf8)
+        var listener = self.config.server.host
+        if listener == "0.0.0.0" || listener == "::" || listener.isEmpty { listener = "127.0.0.1" }
+        if listener.contains(":") { listener = "[\(listener)]" }
+        VFolderFileRoutes(
+            folders: folders, volumes: volumes,
+            transfers: .init(
+                publicURL: storage.publicURL.isEmpty ? "http://\(listener):\(self.config.server.port)" : storage.publicURL,
+                secret: transferSecret, ttl: storage.transferTTL),
+            maxBodySize: maxBody
+        ).register(on: router)
+        StorageRoutes(folders: folders, volumes: volumes, secret: transferSecret).register(on: router)
 
         // Webhooks: the outbox is filled by a trigger in each status change's transaction; dispatchers send it.
         let webhookStore = PostgresWebhookStore(pool: pool)

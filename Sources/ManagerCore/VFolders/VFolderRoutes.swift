@@ -16,7 +16,9 @@ struct VFolderRoutes {
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/folders/_/hosts", use: self.hosts)
         router.get("/folders/_/all-hosts", use: self.hosts)
+        router.get("/folders/_/all_hosts", use: self.hosts)
         router.get("/folders/_/allowed-types", use: self.allowedTypes)
+        router.get("/folders/_/allowed_types", use: self.allowedTypes)
         router.post("/folders", use: self.create)
         router.get("/folders", use: self.list)
         router.delete("/folders", use: self.deleteByID)

@@ -46,8 +46,9 @@ public struct AuthMiddleware: RouterMiddleware {
         if Self.publicPaths.contains(request.uri.path) && request.method == .get {
             return try await next(request, context)
         }
-        // Agents authenticate with their own secret (AgentRoutes).
-        if request.uri.path.hasPrefix(AgentRoutes.prefix) {
+        // Agents authenticate with their own secret (AgentRoutes); the storage endpoint with the signed token of the
+        // request-upload / request-download that issued its URL (StorageRoutes).
+        if request.uri.path.hasPrefix(AgentRoutes.prefix) || request.uri.path.hasPrefix(StorageRoutes.prefix) {
             return try await next(request, context)
         }
         var context = context

@@ -54,6 +54,35 @@ public struct PostgresVFolderStore: Sendable {
         }
     }
 
+    /// The folder's status, nil when there is no such folder.
+    func status(_ id: UUID) async throws -> VFolderStatus? {
+        try await self.pool.query("SELECT status FROM vfolders WHERE id = \(id)").first
+            .flatMap { VFolderStatus(rawValue: try $0.decode("status")) }
+    }
+
+    /// Renames a folder; refused when the name is taken (among the owner's live folders).
+    func rename(_ id: UUID, to name: VFolderName) async throws {
+        do {
+            try await self.pool.query("UPDATE vfolders SET name = \(name.rawValue) WHERE id = \(id)")
+        } catch let error as PostgresError where error.code == .uniqueViolation {
+            throw VFolderRefusal.duplicateName(name.rawValue)
+        }
+    }
+
+    /// `max_vfolder_size` against a write of `bytes` more into `folder` (what it holds now is counted on disk).
+    func checkWrite(_ identity: Identity, folder: VFolderRecord, bytes: Int, usage: @escaping @Sendable () throws -> Int64) async throws {
+        let limit = try await self.pool.query(
+            """
+            SELECT p.max_vfolder_size FROM keypairs k JOIN keypair_resource_policies p ON p.name = k.resource_policy
+            WHERE k.access_key = \(identity.accessKey)
+            """
+        ).first?.decode("max_vfolder_size", as: Int.self) ?? 0
+        guard limit > 0 else { return }
+        let held = try await BlockingExecutor.shared.run(name: "vfolder-usage", usage)
+        let total = Int(clamping: held) + bytes
+        if total > limit { throw VFolderRefusal.tooLarge(bytes: total, limit: limit) }
+    }
+
     /// The caller's keypair resource policy against one more folder of their own holding `bytes`:
     /// `max_vfolder_count` (folders not deleted) and `max_vfolder_size` (0: unlimited). Under a lock per user, so
     /// concurrent creations count each other.
@@ -129,14 +158,20 @@ public struct PostgresVFolderStore: Sendable {
     }
 
     /// Folders in `scope`, newest first, with the total count.
-    func list(identity: Identity, scope: ListScope, limit: Int, offset: Int) async throws -> (items: [VFolderRecord], total: Int) {
+    /// With `group`, only that project's folders (among those `scope` reaches).
+    func list(
+        identity: Identity, scope: ListScope, group: UUID? = nil, limit: Int, offset: Int
+    ) async throws -> (items: [VFolderRecord], total: Int) {
         let reach: SQL
         switch scope {
         case .own: reach = "v.user_uuid = \(identity.userID)"
         case .visible: reach = Self.visible(to: identity)
         case .everyone: reach = Self.visible(to: identity, everyone: true)
         }
-        let condition: SQL = "v.status NOT IN ('delete-ongoing', 'delete-complete', 'delete-error') AND \(reach)"
+        let condition: SQL = """
+            v.status NOT IN ('delete-ongoing', 'delete-complete', 'delete-error') AND \(reach)
+              AND (\(group)::uuid IS NULL OR v.group_id = \(group))
+            """
         let rows = try await self.pool.query(
             "\(Self.columns) WHERE \(condition) ORDER BY v.created_at DESC, v.id LIMIT \(limit) OFFSET \(offset)")
         let total: Int = try await self.pool.query("SELECT count(*)::int AS n FROM vfolders v WHERE \(condition)").first?.decode("n") ?? 0

@@ -1,0 +1,203 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SchedulerKit
+
+/// The storage endpoint this daemon serves itself (Backend.AI's storage-proxy role, in-process), reached with the
+/// signed token of `request-upload` / `request-download` (`?token=`) instead of a keypair signature:
+///
+/// - `/storage/upload`: **tus 1.0** as aiotusclient speaks it: `OPTIONS` (discovery), `HEAD` (the offset, to
+///   resume), `PATCH` (`Upload-Offset` must be what the server holds; the body, `application/offset+octet-stream`,
+///   is appended as it arrives, never held in memory). The bytes gather in a part file; when the last one is in,
+///   the file is moved to its path in one rename, so it appears whole or not at all. An interrupted upload resumes
+///   at the offset `HEAD` reports.
+/// - `/storage/download`: the file streamed in chunks, `Range: bytes=a-b` (206) and `If-Range` with the
+///   `Last-Modified` it sent, as the client retries.
+struct StorageRoutes {
+    static let uploadPath = "/storage/upload"
+    static let downloadPath = "/storage/download"
+    static let prefix = "/storage/"
+    static let chunk = 1 << 20
+
+    let folders: PostgresVFolderStore
+    let volumes: StorageVolumes
+    let secret: Data
+
+    func register(on router: Router<ManagerRequestContext>) {
+        router.on("/storage/upload", method: .options) { _, _ in
+            Self.tusResponse(.noContent, [HTTPField.Name("Tus-Version")!: "1.0.0"])
+        }
+        router.head("/storage/upload", use: self.head)
+        router.patch("/storage/upload", use: self.patch)
+        router.get("/storage/download", use: self.download)
+    }
+
+    static let tusResumable = HTTPField.Name("Tus-Resumable")!
+    static let uploadOffset = HTTPField.Name("Upload-Offset")!
+    static let uploadLength = HTTPField.Name("Upload-Length")!
+
+    static func tusResponse(_ status: HTTPResponse.Status, _ extra: HTTPFields = [:]) -> Response {
+        var headers: HTTPFields = [Self.tusResumable: "1.0.0", .cacheControl: "no-store"]
+        headers.append(contentsOf: extra)
+        return Response(status: status, headers: headers)
+    }
+
+    /// The token's claims and the folder's files, or 401/404.
+    private func authorize(_ request: Request, _ operation: TransferToken.Operation) async throws -> (TransferToken, FolderFiles, FolderPath) {
+        guard let text: String = request.uri.queryParameters.get("token"), !text.isEmpty else {
+            throw APIError.authFailed("'token' is required: ask request-\(operation.rawValue) for a URL.")
+        }
+        let token: TransferToken
+        switch TransferToken.verify(text, secret: self.secret, operation: operation) {
+        case .success(let verified): token = verified
+        case .failure(let refusal): throw APIError.authFailed("'token': \(refusal.description).")
+        }
+        guard let status = try await self.folders.status(token.folder), status.isReadable,
+            operation == .download || status.isUpdatable,
+            let root = self.volumes.path(host: token.host, folderID: token.folder)
+        else {
+            throw APIError.notFound("vfolder-not-found", title: "Virtual folder not found.", msg: "The folder of this token is gone or cannot be written now.")
+        }
+        let path = try VFolderFileRoutes.path(token.path, field: "path", allowRoot: false)
+        return (token, FolderFiles(root: root), path)
+    }
+
+    // MARK: - Upload (tus)
+
+    @Sendable func head(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let (token, files, path) = try await self.authorize(request, .upload)
+        let size = token.size ?? 0
+        let offset = try await VFolderFileRoutes.run("tus-head") { () -> Int64 in
+            let held = try files.uploadedBytes(token.id)
+            // Complete already: the part file became the file.
+            if held == 0, size > 0, let opened = try? files.openForReading(path) {
+                close(opened.descriptor)
+                if opened.size == size { return size }
+            }
+            return held
+        }
+        return Self.tusResponse(.ok, [Self.uploadOffset: String(offset), Self.uploadLength: String(size)])
+    }
+
+    @Sendable func patch(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let (token, files, path) = try await self.authorize(request, .upload)
+        guard request.headers[.contentType].map(AuthMiddleware.mimeType) == "application/offset+octet-stream" else {
+            throw APIError(status: .unsupportedMediaType, kind: "invalid-api-params", title: "Missing or invalid API parameters.",
+                           msg: "A tus PATCH carries 'Content-Type: application/offset+octet-stream'.")
+        }
+        guard let offsetText = request.headers[Self.uploadOffset], let offset = Int64(offsetText), offset >= 0 else {
+            throw APIError.invalidAPIParams("'Upload-Offset' must be the byte offset this chunk starts at.")
+        }
+        let size = token.size ?? 0
+        let id = token.id
+        let descriptor: Int32
+        do {
+            descriptor = try await BlockingExecutor.shared.run(name: "tus-open") { try files.openPart(id, at: offset) }
+        } catch let failure as FolderFiles.Failure {
+            if case .io(_, ESPIPE) = failure {
+                let held = (try? await BlockingExecutor.shared.run(name: "tus-offset") { try files.uploadedBytes(id) }) ?? 0
+                var error = APIError.conflict("upload-offset-mismatch", title: "The offset does not match.",
+                                              msg: "'Upload-Offset' is \(offset); the server holds \(held) bytes (HEAD to resume).")
+                error.headers[Self.uploadOffset] = String(held)
+                throw error
+            }
+            throw VFolderFileRoutes.apiError(failure)
+        }
+        var written = offset
+        do {
+            for try await buffer in request.body {
+                guard written + Int64(buffer.readableBytes) <= size else {
+                    throw APIError.tooLarge(limit: Int(clamping: size - offset))
+                }
+                let bytes = Array(buffer.readableBytesView)
+                try await BlockingExecutor.shared.run(name: "tus-write") {
+                    try bytes.withUnsafeBytes { raw in
+                        var done = 0
+                        while done < raw.count {
+                            let count = write(descriptor, raw.baseAddress! + done, raw.count - done)
+                            guard count > 0 else { throw FolderFiles.Failure.io(FolderFiles.uploadsDirectory, errno) }
+                            done += count
+                        }
+                    }
+                }
+                written += Int64(bytes.count)
+            }
+            close(descriptor)
+        } catch {
+            close(descriptor)
+            if let failure = error as? FolderFiles.Failure { throw VFolderFileRoutes.apiError(failure) }
+            throw error
+        }
+        if written == size {
+            try await VFolderFileRoutes.run("tus-complete") { try files.completeUpload(id, at: path) }
+            context.logger.info("upload complete", metadata: ["vfolder_id": "\(token.folder)", "bytes": "\(size)"])
+        }
+        return Self.tusResponse(.noContent, [Self.uploadOffset: String(written)])
+    }
+
+    // MARK: - Download
+
+    @Sendable func download(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let (_, files, path) = try await self.authorize(request, .download)
+        let opened = try await VFolderFileRoutes.run("download-open") { try files.openForReading(path) }
+        let lastModified = HTTPDate.format(Date(timeIntervalSince1970: opened.modified.rounded(.down)))
+        var start: Int64 = 0
+        var end = opened.size - 1
+        var partial = false
+        if let range = request.headers[.range],
+            request.headers[.ifRange].map({ $0 == lastModified }) ?? true,
+            let parsed = Self.byteRange(range, size: opened.size)
+        {
+            (start, end, partial) = (parsed.start, parsed.end, true)
+        } else if request.headers[.range] != nil, request.headers[.ifRange] == nil, opened.size > 0 {
+            close(opened.descriptor)
+            var error = APIError(status: .rangeNotSatisfiable, kind: "invalid-api-params", title: "Missing or invalid API parameters.",
+                                 msg: "'Range' must be bytes=START- or bytes=START-END within the file's \(opened.size) bytes.")
+            error.headers[.contentRange] = "bytes */\(opened.size)"
+            throw error
+        }
+        var headers: HTTPFields = [
+            .contentType: "application/octet-stream", .lastModified: lastModified, .acceptRanges: "bytes",
+            .contentLength: String(max(0, end - start + 1)),
+            .contentDisposition: "attachment; filename*=UTF-8''\(Self.percentEncoded(path.name ?? "file"))",
+        ]
+        if partial { headers[.contentRange] = "bytes \(start)-\(end)/\(opened.size)" }
+        let descriptor = opened.descriptor
+        let length = max(0, end - start + 1)
+        let (first, last) = (start, end)
+        return Response(status: partial ? .partialContent : .ok, headers: headers, body: ResponseBody(contentLength: Int(length)) { writer in
+            defer { close(descriptor) }
+            var position = first
+            while position <= last {
+                let count = Int(min(Int64(Self.chunk), last - position + 1))
+                let at = position
+                let bytes = try await BlockingExecutor.shared.run(name: "download-read") { () -> [UInt8] in
+                    var buffer = [UInt8](repeating: 0, count: count)
+                    let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(at)) }
+                    guard read > 0 else { throw FolderFiles.Failure.io("download", read == 0 ? EIO : errno) }
+                    return Array(buffer.prefix(read))
+                }
+                try await writer.write(ByteBuffer(bytes: bytes))
+                position += Int64(bytes.count)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// `bytes=START-` or `bytes=START-END` (one range) within `size`; nil when it is none of these.
+    static func byteRange(_ header: String, size: Int64) -> (start: Int64, end: Int64)? {
+        guard header.hasPrefix("bytes="), size > 0 else { return nil }
+        let spec = header.dropFirst("bytes=".count)
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !spec.contains(","), let start = Int64(parts[0]), start >= 0, start < size else { return nil }
+        if parts[1].isEmpty { return (start, size - 1) }
+        guard let last = Int64(parts[1]), last >= start else { return nil }
+        return (start, min(last, size - 1))
+    }
+
+    static func percentEncoded(_ name: String) -> String {
+        name.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? "file"
+    }
+}

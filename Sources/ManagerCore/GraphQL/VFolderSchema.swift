@@ -46,6 +46,12 @@ enum VFolderSchema {
                 resolve: { _, args, context, _ in
                     try await Self.page(args, context: context, scope: .own)
                 }),
+            "vfolder_invited_list": GraphQLField(
+                type: list, args: GraphQLPage.arguments.merging(filters, uniquingKeysWith: { $1 }),
+                resolve: { _, args, context, _ in try await Self.page(args, context: context, scope: .invited) }),
+            "vfolder_project_list": GraphQLField(
+                type: list, args: GraphQLPage.arguments.merging(filters, uniquingKeysWith: { $1 }),
+                resolve: { _, args, context, _ in try await Self.page(args, context: context, scope: .project) }),
             "vfolder_list": GraphQLField(
                 type: list,
                 args: GraphQLPage.arguments.merging(filters, uniquingKeysWith: { $1 }).merging(

@@ -153,13 +153,14 @@ public struct ManagerApplication {
         var listener = self.config.server.host
         if listener == "0.0.0.0" || listener == "::" || listener.isEmpty { listener = "127.0.0.1" }
         if listener.contains(":") { listener = "[\(listener)]" }
-        VFolderFileRoutes(
+        let fileRoutes = VFolderFileRoutes(
             folders: folders, volumes: volumes,
             transfers: .init(
                 publicURL: storage.publicURL.isEmpty ? "http://\(listener):\(self.config.server.port)" : storage.publicURL,
                 secret: transferSecret, ttl: storage.transferTTL),
-            maxBodySize: maxBody
-        ).register(on: router)
+            maxBodySize: maxBody)
+        fileRoutes.register(on: router)
+        VFolderSharingRoutes(folders: folders, files: fileRoutes, maxBodySize: maxBody).register(on: router)
         StorageRoutes(folders: folders, volumes: volumes, secret: transferSecret).register(on: router)
 
         // Webhooks: the outbox is filled by a trigger in each status change's transaction; dispatchers send it.

@@ -189,7 +189,8 @@ struct VFolderFileRoutes {
         let identity = try context.requireIdentity()
         let folder = try await self.resolve(context)
         if writing {
-            guard folder.isOwned(by: identity) || identity.isAdmin || folder.permission != "ro" else {
+            // Owners and admins write; others by their own permission (shared) or the folder's (project).
+            guard try await self.folders.effectivePermission(folder, identity: identity) != .readOnly else {
                 throw APIError.forbidden("The folder '\(folder.name)' is read-only for you.")
             }
             guard folder.status.isUpdatable else {

@@ -107,7 +107,8 @@ struct VFolderRoutes {
             ("last_used", folder.lastUsed.map { .string(Timestamp.pythonISO($0)) } ?? .null),
             ("user", folder.userID.map { .string($0.uuidString.lowercased()) } ?? .null),
             ("group", folder.groupID.map { .string($0.uuidString.lowercased()) } ?? .null),
-            ("type", .string(folder.ownershipType)), ("is_owner", .bool(folder.isOwned(by: identity))),
+            // Backend.AI: a project folder is "owned" by admins (the CLI checks it before update-options).
+            ("type", .string(folder.ownershipType)), ("is_owner", .bool(folder.isOwned(by: identity) || (folder.groupID != nil && identity.isAdmin))),
             ("permission", .string(folder.permission)), ("usage_mode", .string(folder.usageMode)),
             ("cloneable", .bool(folder.cloneable)),
         ])
@@ -322,7 +323,7 @@ struct VFolderRoutes {
         ]
         if let identity {
             pairs += [
-                ("created_at", .string(Timestamp.pythonISO(folder.createdAt))), ("is_owner", .bool(folder.isOwned(by: identity))),
+                ("created_at", .string(Timestamp.pythonISO(folder.createdAt))), ("is_owner", .bool(folder.isOwned(by: identity) || (folder.groupID != nil && identity.isAdmin))),
                 ("type", .string(folder.ownershipType)), ("group_name", folder.groupName.map(JSONValue.string) ?? .null),
                 ("max_files", .number(0)), ("cur_size", .number(Double(folder.curSize))),
             ]

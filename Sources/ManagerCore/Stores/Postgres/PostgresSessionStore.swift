@@ -48,9 +48,12 @@ public struct PostgresSessionStore: SessionStore {
         guard !requests.isEmpty else { return .array([]) }
         let rows = try await tx.query(
             """
-            SELECT v.id, v.name, v.host, v.permission, v.status, (v.user_uuid = \(userID)) AS own FROM vfolders v
+            SELECT v.id, v.name, v.host, v.status, (v.user_uuid = \(userID)) AS own,
+                   coalesce((SELECT p.permission FROM vfolder_permissions p WHERE p.vfolder = v.id AND p.user_id = \(userID)),
+                            v.permission) AS permission
+            FROM vfolders v
             WHERE v.name = ANY(\(requests.map(\.name))::text[]) AND v.status NOT LIKE 'delete-%'
-              AND (v.user_uuid = \(userID) OR v.group_id IN (SELECT group_id FROM group_members WHERE user_id = \(userID)))
+              AND \(PostgresVFolderStore.reachable(by: userID))
             ORDER BY own DESC NULLS LAST, v.created_at
             FOR SHARE OF v
             """)

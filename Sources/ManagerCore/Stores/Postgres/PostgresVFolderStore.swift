@@ -12,13 +12,20 @@ public struct PostgresVFolderStore: Sendable {
         FROM vfolders v LEFT JOIN groups g ON g.id = v.group_id
         """
 
-    /// Folders the caller may see: their own and their projects'; with `everyone` (admins), all.
+    /// Folders the caller may see: their own, their projects', and those shared with them; with `everyone`
+    /// (admins), all.
     static func visible(to identity: Identity, everyone: Bool = false) -> SQL {
         if everyone && identity.isAdmin { return "true" }
-        return """
-            (v.user_uuid = \(identity.userID)
-             OR v.group_id IN (SELECT group_id FROM group_members WHERE user_id = \(identity.userID)))
-            """
+        return Self.reachable(by: identity.userID)
+    }
+
+    /// Own, project and shared folders of `userID`.
+    static func reachable(by userID: UUID) -> SQL {
+        """
+        (v.user_uuid = \(userID)
+         OR v.group_id IN (SELECT group_id FROM group_members WHERE user_id = \(userID))
+         OR v.id IN (SELECT vfolder FROM vfolder_permissions WHERE user_id = \(userID)))
+        """
     }
 
     static func historyEntry(_ status: VFolderStatus) -> SQL {
@@ -155,6 +162,10 @@ public struct PostgresVFolderStore: Sendable {
         case visible
         /// All (admins only; others get `visible`).
         case everyone
+        /// Shared with the caller by others (`vfolder_invited_list`).
+        case invited
+        /// The caller's projects' (`vfolder_project_list`).
+        case project
     }
 
     /// Folders in `scope`, newest first, with the total count.
@@ -167,6 +178,8 @@ public struct PostgresVFolderStore: Sendable {
         case .own: reach = "v.user_uuid = \(identity.userID)"
         case .visible: reach = Self.visible(to: identity)
         case .everyone: reach = Self.visible(to: identity, everyone: true)
+        case .invited: reach = "v.id IN (SELECT vfolder FROM vfolder_permissions WHERE user_id = \(identity.userID)) AND v.user_uuid IS DISTINCT FROM \(identity.userID)"
+        case .project: reach = "v.group_id IN (SELECT group_id FROM group_members WHERE user_id = \(identity.userID))"
         }
         let condition: SQL = """
             v.status NOT IN ('delete-ongoing', 'delete-complete', 'delete-error') AND \(reach)

@@ -27,6 +27,15 @@ import Testing
         #expect(FolderPath.name("") == .failure(.empty))
     }
 
+    @Test("a / inside a grapheme cluster still separates (found by fuzzing: U+06DD makes one Character with the next)")
+    func graphemeSeparators() throws {
+        let path = try FolderPath.parse("a\u{06DD}/.txt").get()
+        #expect(path.components == ["a\u{06DD}", ".txt"])
+        #expect(FolderPath.parse("a\u{06DD}/../../etc") == .failure(.parent))
+        #expect(FolderPath.name("x\u{06DD}/y") == .failure(.absolute))
+        #expect(path.components.allSatisfy { !$0.utf8.contains(UInt8(ascii: "/")) })
+    }
+
     @Test("parent, appending and containment")
     func relations() throws {
         let path = try FolderPath.parse("a/b/c").get()

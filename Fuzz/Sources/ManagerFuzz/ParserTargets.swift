@@ -40,11 +40,13 @@ enum ParserTargets {
     static func paths(_ bytes: [UInt8]) {
         let text = Self.text(bytes)
         if case .success(let path) = FolderPath.parse(text) {
-            require(path.components.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && !$0.contains("/") && !$0.utf8.contains(0) },
+            require(path.components.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." && !$0.utf8.contains(UInt8(ascii: "/")) && !$0.utf8.contains(0) },
                     "a path component that could leave the folder: \(text.prefix(80))")
             require((try? FolderPath.parse(path.description).get()) == path, "a path does not parse back")
         }
-        _ = FolderPath.name(text)
+        if case .success(let name) = FolderPath.name(text) {
+            require(!name.utf8.contains(UInt8(ascii: "/")) && name != "." && name != "..", "a name with a separator: \(text.prefix(80))")
+        }
         _ = TransferToken.verify(text, secret: Self.transferKey, operation: .upload)
         for size: Int64 in [0, 1, 10, Int64.max] {
             if let range = StorageRoutes.byteRange(text, size: size) {

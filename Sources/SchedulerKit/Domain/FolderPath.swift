@@ -40,27 +40,36 @@ public struct FolderPath: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses `text`; the root (`.`, `""`) is accepted only with `allowRoot`.
+    ///
+    /// Split on the bytes, never on Characters: a grapheme cluster can hold a `/` (U+06DD before it makes one
+    /// Character of both), and a component the kernel would split again could pass through a symbolic link.
     public static func parse(_ text: String, allowRoot: Bool = true) -> Result<FolderPath, Problem> {
-        if text.utf8.contains(0) { return .failure(.nul) }
-        guard text.utf8.count <= Self.maxBytes else { return .failure(.tooLong) }
-        if text.hasPrefix("/") { return .failure(.absolute) }
+        let bytes = Array(text.utf8)
+        if bytes.contains(0) { return .failure(.nul) }
+        guard bytes.count <= Self.maxBytes else { return .failure(.tooLong) }
+        if bytes.first == Self.slash { return .failure(.absolute) }
         var components: [String] = []
-        for part in text.split(separator: "/", omittingEmptySubsequences: true) {
-            if part == "." { continue }
-            if part == ".." { return .failure(.parent) }
-            guard part.utf8.count <= Self.maxComponentBytes else { return .failure(.tooLong) }
-            components.append(String(part))
+        for part in bytes.split(separator: Self.slash, omittingEmptySubsequences: true) {
+            if part.elementsEqual([Self.dot]) { continue }
+            if part.elementsEqual([Self.dot, Self.dot]) { return .failure(.parent) }
+            guard part.count <= Self.maxComponentBytes else { return .failure(.tooLong) }
+            components.append(String(decoding: part, as: UTF8.self))
         }
         if components.isEmpty && !allowRoot { return .failure(.empty) }
         return .success(FolderPath(components: components))
     }
 
-    /// A new name for something (`rename-file`'s `new_name`): one component, not `.` or `..`.
+    static let slash = UInt8(ascii: "/")
+    static let dot = UInt8(ascii: ".")
+
+    /// A new name for something (`rename-file`'s `new_name`): one component, not `.` or `..` (checked on bytes).
     public static func name(_ text: String) -> Result<String, Problem> {
-        if text.utf8.contains(0) { return .failure(.nul) }
-        guard !text.isEmpty, text != ".", text != ".." else { return .failure(text.isEmpty || text == "." ? .empty : .parent) }
-        guard !text.contains("/") else { return .failure(.absolute) }
-        guard text.utf8.count <= Self.maxComponentBytes else { return .failure(.tooLong) }
+        let bytes = Array(text.utf8)
+        if bytes.contains(0) { return .failure(.nul) }
+        guard !bytes.isEmpty, bytes != [Self.dot] else { return .failure(.empty) }
+        guard bytes != [Self.dot, Self.dot] else { return .failure(.parent) }
+        guard !bytes.contains(Self.slash) else { return .failure(.absolute) }
+        guard bytes.count <= Self.maxComponentBytes else { return .failure(.tooLong) }
         return .success(text)
     }
 

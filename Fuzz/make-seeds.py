@@ -86,6 +86,17 @@ SEEDS = {
             "reports": [{"session_id": "00000000-0000-0000-0000-000000000001", "status": "FAILED", "reason": "x",
                          "log_offset": 9223372036854775807}]}).encode(),
     ],
+    # The first line is the Content-Type, the rest the body (what `POST /session/{name}/upload` reads).
+    "multipart": [
+        b'multipart/form-data; boundary=XyZ\n--XyZ\r\nContent-Disposition: form-data; name="src"; filename="inbox%2Fdata.txt"\r\n'
+        b'Content-Type: application/octet-stream\r\n\r\nhello\r\n--XyZ--\r\n',
+        b'multipart/form-data; boundary="q q"\n--q q\r\nContent-Disposition: form-data; name="src"; filename*=utf-8\'\'%C3%A9t%C3%A9.txt\r\n\r\n\r\n--q q--\r\n',
+        b'multipart/form-data; boundary=b\n--b\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--b\r\n' + b"X: y\r\n" * 100 + b'\r\n--b--',
+        b'multipart/form-data; boundary=\n--\r\n\r\n',
+        b'multipart/form-data; boundary=' + b"a" * 71 + b'\n',
+        b'multipart/form-data; boundary=z\n--z\r\nContent-Disposition: form-data; name="src"; filename="../../etc/passwd"\r\n\r\nroot\r\n--z--\r\n',
+        b'text/plain\nnot multipart',
+    ],
 }
 
 for target, seeds in SEEDS.items():

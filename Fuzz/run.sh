@@ -8,7 +8,7 @@ SECONDS_EACH=${1:-30}
 shift || true
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(http-date authorization json session-create agent-protocol graphql toml amounts request-path paths)
+  TARGETS=(http-date authorization json session-create agent-protocol graphql toml amounts request-path paths multipart)
 fi
 OUT=${FUZZ_OUT:-/tmp/manager-fuzz}
 mkdir -p "$OUT/artifacts"

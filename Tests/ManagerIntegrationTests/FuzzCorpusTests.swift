@@ -4,7 +4,7 @@ import Testing
 /// Every fuzz target's corpus (seeds and past findings) replayed by `manager-fuzz` as built for the tests: a
 /// finding that comes back fails here, without libFuzzer.
 @Suite struct FuzzCorpusTests {
-    static let targets = ["http-date", "authorization", "json", "session-create", "agent-protocol", "graphql", "toml", "amounts", "request-path", "paths"]
+    static let targets = ["http-date", "authorization", "json", "session-create", "agent-protocol", "graphql", "toml", "amounts", "request-path", "paths", "multipart"]
 
     @Test("each corpus replays without a failure", arguments: Self.targets)
     func replay(target: String) async throws {

@@ -94,6 +94,11 @@ import Testing
         let first = try await patch(0, "0123")
         #expect(first.status == 204 && first.header("Upload-Offset") == "4", "\(first.status) \(first.text)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/deep/part.bin"), "visible before it is complete")
+        // The part waits beside the folders, not in the folder (where a session mounting it would see it).
+        let partsRoot = FolderFiles(root: folder).partsRoot
+        let parts = try FileManager.default.contentsOfDirectory(atPath: partsRoot)
+        #expect(parts.count == 1 && parts[0].hasPrefix((folder as NSString).lastPathComponent + "."), "\(parts)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/" + FolderFiles.uploadsDirectory))
         let head = try await HTTP.send(.HEAD, grant.url, headers: tus)
         #expect(head.status == 200 && head.header("Upload-Offset") == "4" && head.header("Upload-Length") == "10")
         let wrong = try await patch(2, "xx")
@@ -109,6 +114,22 @@ import Testing
         #expect(FileManager.default.contents(atPath: folder + "/deep/part.bin") == Data("0123456789".utf8))
         let done = try await HTTP.send(.HEAD, grant.url, headers: tus)
         #expect(done.header("Upload-Offset") == "10")
+
+        // An abandoned part is removed once no token can resume it; a fresh one stays.
+        let abandoned = try await Self.grant(setup.admin, "uploads", "upload", ["path": "stale.bin", "size": 10])
+        _ = try await HTTP.send(.PATCH, abandoned.url, headers: tus + [
+            ("Upload-Offset", "0"), ("Content-Type", "application/offset+octet-stream"),
+        ], body: Data("abc".utf8))
+        let fresh = try await Self.grant(setup.admin, "uploads", "upload", ["path": "fresh.bin", "size": 10])
+        _ = try await HTTP.send(.PATCH, fresh.url, headers: tus + [
+            ("Upload-Offset", "0"), ("Content-Type", "application/offset+octet-stream"),
+        ], body: Data("abc".utf8))
+        let waiting = try FileManager.default.contentsOfDirectory(atPath: partsRoot).sorted()
+        #expect(waiting.count == 2, "\(waiting)")
+        let old = Date(timeIntervalSinceNow: -7 * 3600)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: partsRoot + "/" + waiting[0])
+        #expect(try UploadPartSweeper.sweep(partsRoot, before: Int64(Date().timeIntervalSince1970) - 6 * 3600) == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: partsRoot) == [waiting[1]])
 
         // A forged or altered token is refused; a download token cannot upload.
         #expect(try await HTTP.send(.HEAD, grant.url + "x", headers: tus).status == 401)

@@ -13,6 +13,7 @@ enum FuzzTarget: String, CaseIterable {
     case amounts
     case requestPath = "request-path"
     case paths
+    case multipart
 
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -26,6 +27,7 @@ enum FuzzTarget: String, CaseIterable {
         case .amounts: ParserTargets.amounts(bytes)
         case .requestPath: RequestPathTarget.shared.run(bytes)
         case .paths: ParserTargets.paths(bytes)
+        case .multipart: ParserTargets.multipart(bytes)
         }
     }
 

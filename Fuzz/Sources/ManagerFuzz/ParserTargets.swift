@@ -1,6 +1,7 @@
 import Foundation
 import GraphQL
 import HTTPTypes
+import NIOCore
 @testable import ManagerCore
 import SchedulerKit
 
@@ -56,6 +57,27 @@ enum ParserTargets {
     }
 
     static let transferKey = Data("fuzz-transfer-secret".utf8)
+
+    /// A session upload's form: the first line the Content-Type, the rest the body. Whatever it holds, the parts
+    /// that come out are within the upload's bounds, and a path from a session request stays in /home/work; the
+    /// tar headers built from any name are whole blocks.
+    static func multipart(_ bytes: [UInt8]) {
+        let split = bytes.firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+        let contentType = Self.text(Array(bytes[..<split]))
+        let body = ByteBuffer(bytes: bytes[min(split + 1, bytes.endIndex)...])
+        if let boundary = SessionFileRoutes.boundary(contentType), let uploads = try? SessionFileRoutes.parts(body, boundary: boundary) {
+            require(uploads.count <= SessionFiles.maxUploadFiles, "more files than an upload holds")
+            require(uploads.allSatisfy { !$0.name.isEmpty && $0.data.count <= SessionFiles.maxUploadFileBytes }, "an upload part out of bounds")
+        }
+        _ = SessionFileRoutes.dispositionParameters(contentType)
+        if case .success(let path) = FolderPath.inWorkFolder(contentType) {
+            require(path.components.allSatisfy { !$0.isEmpty && $0 != ".." && !$0.utf8.contains(UInt8(ascii: "/")) }, "a work path that leaves /home/work")
+        }
+        for kind in [TarFormat.Kind.file, .directory] {
+            let header = TarFormat.header(.init(name: contentType, kind: kind, size: Int64(bytes.count) << 30, mode: 0o644, modified: 0))
+            require(header.count % TarFormat.block == 0 && !header.isEmpty, "a tar header that is not whole blocks")
+        }
+    }
 
     static func json(_ bytes: [UInt8]) {
         _ = JSONDuplicateKeys.first(in: bytes)

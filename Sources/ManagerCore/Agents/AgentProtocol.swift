@@ -19,13 +19,24 @@ public enum AgentProtocol {
         public var wait: Double
         /// The fence this process got at join (absent on the first sync); see `PostgresAgentStore.heartbeat`.
         public var epoch: Int64?
+        /// Answers to file requests (`SessionFileRequest.swift`).
+        public var fileResults: [FileResult]?
 
-        public init(agent: AgentInfo, acked: [Int64], reports: [SessionReport], wait: Double, epoch: Int64? = nil) {
+        enum CodingKeys: String, CodingKey {
+            case agent, acked, reports, wait, epoch
+            case fileResults = "file_results"
+        }
+
+        public init(
+            agent: AgentInfo, acked: [Int64], reports: [SessionReport], wait: Double, epoch: Int64? = nil,
+            fileResults: [FileResult]? = nil
+        ) {
             self.agent = agent
             self.acked = acked
             self.reports = reports
             self.wait = wait
             self.epoch = epoch
+            self.fileResults = fileResults
         }
     }
 
@@ -159,16 +170,20 @@ public enum AgentProtocol {
         public var heartbeatInterval: Double
         /// The epoch this process holds: sent back with every later sync.
         public var epoch: Int64?
+        /// File operations on sessions of this agent, open until answered.
+        public var fileRequests: [FileRequest]?
 
         enum CodingKeys: String, CodingKey {
             case commands, epoch
             case heartbeatInterval = "heartbeat_interval"
+            case fileRequests = "file_requests"
         }
 
-        public init(commands: [Command], heartbeatInterval: Double, epoch: Int64? = nil) {
+        public init(commands: [Command], heartbeatInterval: Double, epoch: Int64? = nil, fileRequests: [FileRequest]? = nil) {
             self.commands = commands
             self.heartbeatInterval = heartbeatInterval
             self.epoch = epoch
+            self.fileRequests = fileRequests
         }
     }
 

@@ -48,14 +48,17 @@ struct AgentRoutes {
         var logger = context.logger
         logger[metadataKey: "agent_id"] = "\(info.id)"
         do {
-            let outcome = try await AgentSync(agents: self.agents, signal: self.signal, heartbeatTimeout: self.heartbeatTimeout)
+            let outcome = try await AgentSync(
+                agents: self.agents, files: PostgresSessionFileStore(pool: self.agents.pool), signal: self.signal,
+                heartbeatTimeout: self.heartbeatTimeout)
                 .sync(body, slots: slots)
             if outcome.joined {
                 logger.info("agent joined", metadata: ["scaling_group": "\(info.scalingGroup)", "slots": "\(slots)"])
             }
             let interval = Double(self.heartbeatInterval.components.seconds)
             return try JSONResponse.make(AgentProtocol.SyncResponse(
-                commands: outcome.commands, heartbeatInterval: interval, epoch: outcome.epoch))
+                commands: outcome.commands, heartbeatInterval: interval, epoch: outcome.epoch,
+                fileRequests: outcome.fileRequests.isEmpty ? nil : outcome.fileRequests))
         } catch let refusal as PostgresAgentStore.Refusal where refusal.isFence {
             logger.warning("agent refused by the epoch fence", metadata: ["reason": "\(refusal.message)"])
             throw APIError.conflict("agent-superseded", title: "Another process holds this agent id.", msg: refusal.message)
@@ -113,6 +116,16 @@ struct AgentRoutes {
         }
         if let code = body.reports.compactMap(\.exitCode).first(where: { $0 < -1 || $0 > 255 }) {
             throw APIError.invalidAPIParams("'reports.exit_code' \(code) is not an exit code (0-255, or -1 for unknown).")
+        }
+        if let results = body.fileResults {
+            guard results.count <= 100 else { throw APIError.invalidAPIParams("'file_results' holds at most 100 entries.") }
+            let bytes = results.reduce(0) { $0 + ($1.archives ?? []).reduce(0) { $0 + $1.count } }
+            guard bytes <= SessionFiles.maxDownloadBytes * 2 else {
+                throw APIError.invalidAPIParams("'file_results.archives' hold more than \(SessionFiles.maxDownloadBytes * 2) bytes.")
+            }
+            guard results.allSatisfy({ ($0.entries?.count ?? 0) <= SessionFiles.maxListEntries }) else {
+                throw APIError.invalidAPIParams("'file_results.entries' holds more than \(SessionFiles.maxListEntries) entries.")
+            }
         }
     }
 }

@@ -108,6 +108,7 @@ public struct ConfigLoader {
         try reader.duration("retention.session_logs") { config.retention.sessionLogs = $0 }
         try reader.duration("retention.webhook_attempts") { config.retention.webhookAttempts = $0 }
         try reader.duration("retention.delivered_webhooks") { config.retention.deliveredWebhooks = $0 }
+        try reader.duration("retention.file_requests") { config.retention.fileRequests = $0 }
         try reader.duration("retention.interval") { interval in
             guard interval >= .milliseconds(100) else { throw ConfigError(description: "retention.interval must be at least 100ms") }
             config.retention.interval = interval

@@ -63,6 +63,8 @@ public struct ManagerConfig: Sendable {
         public var webhookAttempts: Duration = .seconds(30 * 86_400)
         /// Delivered webhook deliveries (dead ones stay until redelivered or removed).
         public var deliveredWebhooks: Duration = .seconds(7 * 86_400)
+        /// Session file requests (`session upload|download|ls`) nobody came back for.
+        public var fileRequests: Duration = .seconds(600)
         /// How often a pruning round runs; each round deletes in batches of `batchSize` rows.
         public var interval: Duration = .seconds(60)
         public var batchSize = 1000

@@ -9,10 +9,14 @@ import ServiceLifecycle
 /// - `scheduler_wakeup` (payload: a scaling group) yields on `schedulerWakeups`, coalesced.
 /// - `webhook_deliveries` (the outbox trigger) bumps the version webhook dispatchers wait on.
 /// - `task_cancel` (payload: a task id) yields on `taskCancellations`: the replica running it stops it.
+/// - `session_file_results` (payload: a file request's id) wakes the call waiting for that answer, on whichever
+///   replica it is; ids nobody here waits for are ignored (so the versions stay bounded).
 /// Waiters also time out, so a lost notification costs at most one poll interval. After a reconnect every key
 /// is bumped, because notifications may have been missed.
 public final class EventSignal: Service, Sendable {
-    public static let channels = ["manager_events", "agent_commands", "scheduler_wakeup", "webhook_deliveries", "task_cancel"]
+    public static let channels = [
+        "manager_events", "agent_commands", "scheduler_wakeup", "webhook_deliveries", "task_cancel", "session_file_results",
+    ]
     private static let logKey = ""
     private static let webhookKey = "webhooks"
 
@@ -41,6 +45,7 @@ public final class EventSignal: Service, Sendable {
                     case "agent_commands": await self.state.bump("agent:" + notification.payload)
                     case "scheduler_wakeup": self.wakeupContinuation.yield()
                     case "webhook_deliveries": await self.state.bump(Self.webhookKey)
+                    case "session_file_results": await self.state.bumpIfKnown("file:" + notification.payload)
                     case "task_cancel":
                         if let id = UUID(uuidString: notification.payload) { self.cancelContinuation.yield(id) }
                     default: await self.state.bump(Self.logKey)
@@ -70,6 +75,17 @@ public final class EventSignal: Service, Sendable {
     func waitForCommands(agent: String, after version: Int, timeout: Duration) async {
         await self.wait(key: "agent:" + agent, after: version, timeout: timeout)
     }
+
+    /// Starts listening for the answer to file request `id` (before looking for it, so none is missed).
+    func expectFileResult(_ id: Int64) async { await self.state.register("file:\(id)") }
+
+    /// Returns when file request `id` was answered (on any replica) or after `timeout`.
+    func waitForFileResult(_ id: Int64, timeout: Duration) async {
+        await self.wait(key: "file:\(id)", after: 0, timeout: timeout)
+    }
+
+    /// Stops listening for file request `id`.
+    func forgetFileResult(_ id: Int64) async { await self.state.forget("file:\(id)") }
 
     /// The version of the webhook outbox (bumped when deliveries are queued).
     func webhookVersion() async -> Int { await self.state.version(of: Self.webhookKey) }
@@ -118,6 +134,16 @@ public final class EventSignal: Service, Sendable {
                 waiter.continuation.resume()
             }
         }
+
+        /// Bumps `key` only when someone registered it.
+        func bumpIfKnown(_ key: String) {
+            guard self.versions[key] != nil else { return }
+            self.bump(key)
+        }
+
+        func register(_ key: String) { self.versions[key] = 0 }
+
+        func forget(_ key: String) { self.versions.removeValue(forKey: key) }
 
         func bumpAll() {
             for key in self.versions.keys { self.versions[key, default: 0] += 1 }

@@ -89,14 +89,20 @@ public final class ProcessAgent: Service, Sendable {
     private func pollLoop(afterCommands: @Sendable () -> Void) async {
         var failures = 0
         let wait = Double(self.settings.pollWait.components.seconds)
+        // Answers to file requests go with the next sync, which then does not wait.
+        var answers: [AgentProtocol.FileResult] = []
         while self.state.isRunning, !Task.isCancelled {
             do {
                 let acks = await self.state.outgoing().acks
-                let response = try await self.link.sync(.init(agent: self.info, acked: acks, reports: [], wait: wait))
+                let response = try await self.link.sync(.init(
+                    agent: self.info, acked: acks, reports: [], wait: answers.isEmpty ? wait : 0,
+                    fileResults: answers.isEmpty ? nil : answers))
                 failures = 0
+                answers = []
                 await self.state.delivered(reports: [], acks: acks)
                 await self.carryOut(response.commands)
                 if !response.commands.isEmpty { afterCommands() }
+                if let requests = response.fileRequests, !requests.isEmpty { answers = await self.answer(requests) }
             } catch {
                 failures += 1
                 if failures == 1 || failures % 30 == 0 {
@@ -129,6 +135,20 @@ public final class ProcessAgent: Service, Sendable {
                 running += 1
             }
         }
+    }
+
+    /// Carries out file requests on the blocking executor; a request it cannot take now is answered as failed.
+    private func answer(_ requests: [AgentProtocol.FileRequest]) async -> [AgentProtocol.FileResult] {
+        let handler = SessionFileHandler(agentDir: self.settings.workDir)
+        var results: [AgentProtocol.FileResult] = []
+        for request in requests {
+            do {
+                results.append(try await BlockingExecutor.shared.run(name: "session-files") { handler.answer(request) })
+            } catch {
+                results.append(.init(id: request.id, problem: .init(.failed, "The agent is busy: \(error)")))
+            }
+        }
+        return results
     }
 
     /// Runs the state's blocking chores on the blocking executor, each as soon as it comes.

@@ -90,9 +90,13 @@ public struct ManagerApplication {
             maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
         ScalingGroupRoutes(scalingGroups: PostgresScalingGroupStore(pool: pool)).register(on: router)
-        SessionRoutes(
+        let sessionRoutes = SessionRoutes(
             sessions: sessions, maxBodySize: maxBody,
-            requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil
+            requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil)
+        sessionRoutes.register(on: router)
+        SessionFileRoutes(
+            files: SessionFiles(sessions: sessionRoutes.service, store: PostgresSessionFileStore(pool: pool), signal: signal),
+            maxBodySize: maxBody
         ).register(on: router)
         // One reader of the event logs per replica; every SSE stream subscribes to it.
         let broadcaster = EventBroadcaster(log: PostgresEventLog(pool: pool), signal: signal, registry: registry, logger: self.logger)
@@ -201,6 +205,7 @@ public struct ManagerApplication {
                 expiry: PostgresSessionExpiry(pool: pool), interval: self.config.scheduler.expiryInterval, logger: self.logger)),
             .init(service: RetentionService(
                 store: PostgresRetentionStore(pool: pool), configuration: self.config.retention, logger: self.logger)),
+            .init(service: UploadPartSweeper(volumes: volumes, maxAge: self.config.storage.transferTTL, logger: self.logger)),
             .init(service: app),
             // After the server: stopped before it, so open streams end (server_close) and the server's drain is quick.
             .init(service: broadcaster),

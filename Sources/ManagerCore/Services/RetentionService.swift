@@ -19,7 +19,7 @@ public final class RetentionService: Service, Sendable {
         let all: [(PostgresRetentionStore.Log, Duration)] = [
             (.events, self.configuration.events), (.taskEvents, self.configuration.taskEvents),
             (.sessionLogs, self.configuration.sessionLogs), (.webhookAttempts, self.configuration.webhookAttempts),
-            (.deliveredWebhooks, self.configuration.deliveredWebhooks),
+            (.deliveredWebhooks, self.configuration.deliveredWebhooks), (.fileRequests, self.configuration.fileRequests),
         ]
         return all.filter { $0.1 > .zero }
     }

@@ -253,24 +253,74 @@ struct FolderFiles: Sendable {
         return Opened(descriptor: descriptor, size: info.size, modified: Double(info.mtime_sec) + Double(info.mtime_nsec) / 1e9)
     }
 
+    /// Writes `bytes` as the file `path` (replacing a file there, never a directory), making the directories on
+    /// the way: into a hidden file beside it first, then one rename, so the file appears whole or not at all.
+    func write(_ bytes: Data, to path: FolderPath) throws {
+        guard let name = path.name else { throw Failure.isDirectory(".") }
+        let parent = try self.directory(path.parent, create: true)
+        defer { close(parent) }
+        if let existing = self.stat(at: parent, name), Self.kind(existing.mode) == .directory {
+            throw Failure.isDirectory(path.description)
+        }
+        let temporary = ".write-\(UUID().uuidString.lowercased())"
+        let descriptor = openat(parent, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw Failure.io(path.description, errno) }
+        var written = 0
+        let failure: Int32? = bytes.withUnsafeBytes { buffer -> Int32? in
+            while written < buffer.count {
+                let count = Glibc.write(descriptor, buffer.baseAddress.map { $0 + written }, buffer.count - written)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                written += count
+            }
+            return nil
+        }
+        close(descriptor)
+        if let failure {
+            unlinkat(parent, temporary, 0)
+            throw Failure.io(path.description, failure)
+        }
+        self.giveOwnership(parent: parent, name: temporary)
+        guard renameat(parent, temporary, parent, name) == 0 else {
+            let code = errno
+            unlinkat(parent, temporary, 0)
+            throw Failure.io(path.description, code)
+        }
+    }
+
     // MARK: uploads
 
-    /// Where an upload's bytes gather until it is complete: a file named after the upload in a hidden directory at
-    /// the folder's root (the same filesystem, so completing it is one rename).
+    /// Where uploads in progress gather: a hidden directory beside the folders of the volume, one part file per
+    /// upload named `<folder>.<upload id>`. On the folder's filesystem, so completing one is a single rename;
+    /// outside every folder, so no session that mounts one sees them. `UploadPartSweeper` removes abandoned ones.
     static let uploadsDirectory = ".upload-parts"
+
+    var partsRoot: String { (self.root as NSString).deletingLastPathComponent + "/" + Self.uploadsDirectory }
+
+    private func partName(_ id: String) -> String { (self.root as NSString).lastPathComponent + "." + id }
+
+    /// The parts directory (made when missing, never through a link); the caller closes it.
+    private func partsDirectory() throws -> Int32 {
+        if Glibc.mkdir(self.partsRoot, 0o700) != 0, errno != EEXIST { throw Failure.io(Self.uploadsDirectory, errno) }
+        let descriptor = open(self.partsRoot, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard descriptor >= 0 else { throw Failure.io(Self.uploadsDirectory, errno) }
+        return descriptor
+    }
 
     /// The bytes received so far of upload `id` (0 when none).
     func uploadedBytes(_ id: String) throws -> Int64 {
-        let parts = try self.directory(FolderPath(components: [Self.uploadsDirectory]), create: true)
+        let parts = try self.partsDirectory()
         defer { close(parts) }
-        return self.stat(at: parts, id)?.size ?? 0
+        return self.stat(at: parts, self.partName(id))?.size ?? 0
     }
 
     /// Opens upload `id`'s part file for appending at `offset` (which must be what it holds); the caller closes it.
     func openPart(_ id: String, at offset: Int64) throws -> Int32 {
-        let parts = try self.directory(FolderPath(components: [Self.uploadsDirectory]), create: true)
+        let parts = try self.partsDirectory()
         defer { close(parts) }
-        let descriptor = openat(parts, id, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let descriptor = openat(parts, self.partName(id), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw Failure.io(Self.uploadsDirectory + "/" + id, errno) }
         var info = cfc_stat()
         guard cfc_fstat(descriptor, &info) == 0, info.size == offset, lseek(descriptor, off_t(offset), SEEK_SET) == off_t(offset) else {
@@ -284,19 +334,20 @@ struct FolderFiles: Sendable {
     /// directories on the way, in one rename: the file appears whole or not at all.
     func completeUpload(_ id: String, at path: FolderPath) throws {
         guard let name = path.name else { throw Failure.isDirectory(".") }
-        let parts = try self.directory(FolderPath(components: [Self.uploadsDirectory]), create: true)
+        let parts = try self.partsDirectory()
         defer { close(parts) }
         let parent = try self.directory(path.parent, create: true)
         defer { close(parent) }
         if let existing = self.stat(at: parent, name), Self.kind(existing.mode) == .directory {
             throw Failure.isDirectory(path.description)
         }
-        let part = openat(parts, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let part = openat(parts, self.partName(id), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         if part >= 0 {
             _ = fsync(part)
+            fchmod(part, 0o644)
             close(part)
         }
-        guard renameat(parts, id, parent, name) == 0 else { throw Failure.io(path.description, errno) }
+        guard renameat(parts, self.partName(id), parent, name) == 0 else { throw Failure.io(path.description, errno) }
         self.giveOwnership(parent: parent, name: name)
     }
 }

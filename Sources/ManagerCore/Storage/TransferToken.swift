@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 
 /// What a storage URL lets its holder do: upload one file of a set size to one path of one folder, or download one
-/// path, until it expires. Issued by `request-upload` / `request-download` to the folder's caller, checked by the
+/// path (a file, or a directory as an archive), until it expires. Issued by `request-upload` / `request-download` to the folder's caller, checked by the
 /// storage routes (which take no other credential). Signed with HMAC-SHA256 (swift-crypto) under
 /// `storage.transfer_secret`, shared by the replicas, so any replica serves what another issued.
 ///
@@ -22,9 +22,11 @@ struct TransferToken: Codable, Sendable, Equatable {
     let size: Int64?
     /// Unix seconds.
     let expires: Int64
+    /// Download: the path is a directory, sent as a tar archive of what it holds.
+    var archive: Bool? = nil
 
     enum CodingKeys: String, CodingKey {
-        case id = "jti", operation = "op", folder = "vf", host, path, size, expires = "exp"
+        case id = "jti", operation = "op", folder = "vf", host, path, size, expires = "exp", archive
     }
 
     func encoded(secret: Data) -> String {

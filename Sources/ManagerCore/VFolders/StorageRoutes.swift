@@ -60,7 +60,7 @@ struct StorageRoutes {
         else {
             throw APIError.notFound("vfolder-not-found", title: "Virtual folder not found.", msg: "The folder of this token is gone or cannot be written now.")
         }
-        let path = try VFolderFileRoutes.path(token.path, field: "path", allowRoot: false)
+        let path = try VFolderFileRoutes.path(token.path, field: "path", allowRoot: token.archive == true)
         return (token, FolderFiles(root: root), path)
     }
 
@@ -140,7 +140,8 @@ struct StorageRoutes {
     // MARK: - Download
 
     @Sendable func download(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let (_, files, path) = try await self.authorize(request, .download)
+        let (token, files, path) = try await self.authorize(request, .download)
+        if token.archive == true { return try await self.archive(files, path) }
         let opened = try await VFolderFileRoutes.run("download-open") { try files.openForReading(path) }
         let lastModified = HTTPDate.format(Date(timeIntervalSince1970: opened.modified.rounded(.down)))
         var start: Int64 = 0
@@ -181,6 +182,26 @@ struct StorageRoutes {
                 }
                 try await writer.write(ByteBuffer(bytes: bytes))
                 position += Int64(bytes.count)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// A directory as a tar archive, streamed as it is read (chunked: its length is not known up front).
+    private func archive(_ files: FolderFiles, _ path: FolderPath) async throws -> Response {
+        guard try await VFolderFileRoutes.run("archive-stat", { try files.isDirectory(path) }) else {
+            throw APIError.invalidAPIParams("'path': '\(path.description.prefix(256))' is no longer a directory.")
+        }
+        let name = (path.name ?? "folder") + ".tar"
+        let archive = FolderArchive(files: files, paths: [path])
+        let headers: HTTPFields = [
+            .contentType: "application/x-tar",
+            .contentDisposition: "attachment; filename*=UTF-8''\(Self.percentEncoded(name))",
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { archive.close() }
+            while let bytes = try await BlockingExecutor.shared.run(name: "archive-read", { try archive.next(upTo: Self.chunk) }) {
+                try await writer.write(ByteBuffer(bytes: bytes))
             }
             try await writer.finish(nil)
         })

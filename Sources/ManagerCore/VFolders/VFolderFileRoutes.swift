@@ -147,24 +147,28 @@ struct VFolderFileRoutes {
     @Sendable func requestDownload(_ request: Request, context: ManagerRequestContext) async throws -> Response {
         let (folder, files) = try await self.open(context, writing: false)
         let fields = try JSONFields(try await JSONResponse.decode(JSONValue.self, from: request, limit: self.maxBodySize))
-        let path = try Self.path(try fields.requiredString("path", maxLength: FolderPath.maxBytes), field: "path", allowRoot: false)
-        if try fields.bool("archive") == true {
-            throw APIError.invalidAPIParams("'archive': downloading a folder as an archive is not supported yet; download its files.")
-        }
+        let archive = try fields.bool("archive") == true
+        let path = try Self.path(try fields.requiredString("path", maxLength: FolderPath.maxBytes), field: "path", allowRoot: archive)
         // Checked now so a wrong path is the caller's 4xx here, not a failed download later.
-        _ = try await Self.run("vfolder-stat") { () -> Bool in
+        let isDirectory = try await Self.run("vfolder-stat") { () -> Bool in
+            if archive { return try files.isDirectory(path) }
             let opened = try files.openForReading(path)
             close(opened.descriptor)
-            return true
+            return false
         }
-        return try self.grant(.download, folder: folder, path: path, size: nil)
+        if archive && !isDirectory {
+            throw APIError.invalidAPIParams("'path': '\(path.description.prefix(256))' is a file; 'archive' is for directories.")
+        }
+        return try self.grant(.download, folder: folder, path: path, size: nil, archive: archive)
     }
 
-    private func grant(_ operation: TransferToken.Operation, folder: VFolderRecord, path: FolderPath, size: Int64?) throws -> Response {
+    private func grant(
+        _ operation: TransferToken.Operation, folder: VFolderRecord, path: FolderPath, size: Int64?, archive: Bool = false
+    ) throws -> Response {
         let token = TransferToken(
             id: UUID().uuidString.lowercased(), operation: operation, folder: folder.id, host: folder.host,
             path: path.description, size: size,
-            expires: Int64(Date().timeIntervalSince1970) + self.transfers.ttl.components.seconds)
+            expires: Int64(Date().timeIntervalSince1970) + self.transfers.ttl.components.seconds, archive: archive ? true : nil)
         let url = self.transfers.publicURL + (operation == .upload ? StorageRoutes.uploadPath : StorageRoutes.downloadPath)
         return JSONResponse.raw(JSONValue.object([
             ("token", .string(token.encoded(secret: self.transfers.secret))), ("url", .string(url)),

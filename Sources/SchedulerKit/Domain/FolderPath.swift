@@ -59,6 +59,20 @@ public struct FolderPath: Hashable, Sendable, CustomStringConvertible {
         return .success(FolderPath(components: components))
     }
 
+    /// Where a session's work folder is inside its sandbox.
+    public static let workFolder = "/home/work"
+
+    /// A path in a session's work folder, as `session upload|download|ls` name them: relative to `/home/work`, or
+    /// absolute under it (`/home/work/out/a.txt`); any other absolute path is refused.
+    public static func inWorkFolder(_ text: String, allowRoot: Bool = true) -> Result<FolderPath, Problem> {
+        let bytes = Array(text.utf8)
+        let prefix = Array(Self.workFolder.utf8)
+        if bytes.starts(with: prefix), bytes.count == prefix.count || bytes[prefix.count] == Self.slash {
+            return Self.parse(String(decoding: bytes.dropFirst(prefix.count).drop(while: { $0 == Self.slash }), as: UTF8.self), allowRoot: allowRoot)
+        }
+        return Self.parse(text, allowRoot: allowRoot)
+    }
+
     static let slash = UInt8(ascii: "/")
     static let dot = UInt8(ascii: ".")
 

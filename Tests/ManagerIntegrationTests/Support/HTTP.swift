@@ -101,8 +101,10 @@ struct BackendAICLI: Sendable {
     let secretKey: String
 
     /// Runs the CLI; with `stopAfter`, a command that would go on (an event stream) is stopped then and its
-    /// output returned.
-    func run(_ arguments: [String], timeout: Duration = .seconds(60), stopAfter: Duration? = nil) async throws -> ProcessResult {
+    /// output returned. It runs in its HOME unless `in` names another folder (paths the CLI takes relative to it).
+    func run(
+        _ arguments: [String], timeout: Duration = .seconds(60), stopAfter: Duration? = nil, in directory: URL? = nil
+    ) async throws -> ProcessResult {
         let home = try self.environment.scratchDirectory("cli-home")
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BACKEND_") }
         env["HOME"] = home.path
@@ -112,7 +114,7 @@ struct BackendAICLI: Sendable {
         env["BACKEND_SECRET_KEY"] = self.secretKey
         env["PYTHONWARNINGS"] = "ignore"
         env["PYTHONUNBUFFERED"] = "1"
-        return try await runProcess(self.environment.clientExecutable, arguments, environment: env, currentDirectory: home,
+        return try await runProcess(self.environment.clientExecutable, arguments, environment: env, currentDirectory: directory ?? home,
             timeout: stopAfter ?? timeout, stopAfterTimeout: stopAfter != nil)
     }
 }

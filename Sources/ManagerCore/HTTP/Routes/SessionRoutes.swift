@@ -78,7 +78,7 @@ struct SessionRoutes {
     }
 
     /// `{name}` and the owner it is looked up under (admins may name another with `owner_access_key`).
-    func target(_ request: Request, context: ManagerRequestContext) throws -> (reference: String, owner: AccessKey, caller: Identity) {
+    static func target(_ request: Request, context: ManagerRequestContext) throws -> (reference: String, owner: AccessKey, caller: Identity) {
         let identity = try context.requireIdentity()
         guard let reference = context.parameters.get("name"), !reference.isEmpty, reference.count <= 64 else {
             throw APIError.invalidAPIParams("The session name or id is missing or too long.")
@@ -94,12 +94,12 @@ struct SessionRoutes {
     }
 
     @Sendable func info(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let target = try self.target(request, context: context)
+        let target = try Self.target(request, context: context)
         return try JSONResponse.make(SessionInfo(try await self.service.find(target.reference, owner: target.owner, caller: target.caller)))
     }
 
     @Sendable func destroy(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let target = try self.target(request, context: context)
+        let target = try Self.target(request, context: context)
         let flags = request.uri.queryParameters
         let recursive = ["true", "1"].contains(flags.get("recursive")?.lowercased() ?? "")
         let forced = ["true", "1"].contains(flags.get("forced")?.lowercased() ?? "")
@@ -116,7 +116,7 @@ struct SessionRoutes {
 
     /// The output the agent reported (its last MiB), as `{"result": {"logs": "..."}}`.
     @Sendable func logs(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let target = try self.target(request, context: context)
+        let target = try Self.target(request, context: context)
         let text = try await self.service.logs(target.reference, owner: target.owner, caller: target.caller)
         let body = JSONValue.object([("result", .object([("logs", .string(text))]))])
         return Response(
@@ -125,7 +125,7 @@ struct SessionRoutes {
     }
 
     @Sendable func dependencyGraph(_ request: Request, context: ManagerRequestContext) async throws -> Response {
-        let target = try self.target(request, context: context)
+        let target = try Self.target(request, context: context)
         guard let root = try await self.service.dependencyGraph(target.reference, owner: target.owner, caller: target.caller) else {
             throw APIError.notFound("session-not-found", title: "No such session.", msg: "The session vanished.")
         }

@@ -14,6 +14,7 @@ public struct PostgresRetentionStore: Sendable {
         case sessionLogs = "session_logs"
         case webhookAttempts = "webhook_attempts"
         case deliveredWebhooks = "webhook_deliveries"
+        case fileRequests = "session_file_requests"
     }
 
     /// Deletes at most `limit` rows of `log` older than `age`; returns how many went.
@@ -52,6 +53,12 @@ public struct PostgresRetentionStore: Sendable {
             doomed = """
                 SELECT id FROM webhook_deliveries
                 WHERE status = 'delivered' AND finished_at < now() - make_interval(secs => \(seconds)) LIMIT \(limit)
+                """
+            key = "id"
+        case .fileRequests:
+            doomed = """
+                SELECT id FROM session_file_requests
+                WHERE created_at < now() - make_interval(secs => \(seconds)) ORDER BY id LIMIT \(limit)
                 """
             key = "id"
         }

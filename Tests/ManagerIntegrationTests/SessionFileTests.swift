@@ -64,6 +64,18 @@ struct SessionFileTests {
         #expect(tooMany.status == 400, "\(tooMany.text)")
         let badForm = try await setup.manager.admin.send(.POST, "/session/files1/upload", json: ["src": "x"])
         #expect(badForm.status == 400 && badForm.text.contains("multipart"), "\(badForm.text)")
+        // The fuzzer's finding: a non-ASCII header name, which would trap inside MultipartKit, is a 400.
+        let finding = try Data(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("Fuzz/corpus/multipart/crash-non-ascii-header-name"))
+        let newline = try #require(finding.firstIndex(of: 10))
+        let hostile = try await setup.manager.admin.send(
+            .POST, "/session/files1/upload", rawBody: finding[(newline + 1)...],
+            contentType: String(decoding: finding[..<newline], as: UTF8.self))
+        #expect(hostile.status == 400 && hostile.text.contains("not ASCII"), "\(hostile.text)")
+        let valid = "--XyZ\r\nContent-Disposition: form-data; name=\"src\"; filename=\"inbox%2Fsecond.txt\"\r\n\r\nsecond\r\n--XyZ--\r\n"
+        let raw = try await setup.manager.admin.send(
+            .POST, "/session/files1/upload", rawBody: Data(valid.utf8), contentType: "multipart/form-data; boundary=XyZ")
+        #expect(raw.status == 204, "\(raw.text)")
+        #expect(FileManager.default.contents(atPath: workDir + "/inbox/second.txt") == Data("second".utf8))
 
         // Another user sees no such session.
         let stranger = try await setup.manager.createUserKeypair(email: "stranger@example.com")

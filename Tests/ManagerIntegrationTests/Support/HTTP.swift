@@ -82,14 +82,17 @@ struct SignedClient: Sendable {
         return headers
     }
 
-    func send(_ method: HTTPMethod, _ pathAndQuery: String, json: Any? = nil, rawBody: Data? = nil) async throws -> HTTPResult {
+    func send(
+        _ method: HTTPMethod, _ pathAndQuery: String, json: Any? = nil, rawBody: Data? = nil, contentType given: String? = nil
+    ) async throws -> HTTPResult {
         var body = rawBody
         if let json { body = try JSONSerialization.data(withJSONObject: json) }
-        let contentType = body == nil ? "text/plain" : "application/json"
-        return try await HTTP.send(
-            method, self.endpoint + pathAndQuery,
-            headers: self.headers(method: method.rawValue, pathAndQuery: pathAndQuery, contentType: contentType),
-            body: body)
+        let contentType = given ?? (body == nil ? "text/plain" : "application/json")
+        // The signature covers the media type only (as the client signs it); parameters such as a boundary are sent.
+        let mediaType = String(contentType.split(separator: ";").first ?? "")
+        var headers = self.headers(method: method.rawValue, pathAndQuery: pathAndQuery, contentType: mediaType)
+        headers = headers.map { $0.0 == "Content-Type" ? ($0.0, contentType) : $0 }
+        return try await HTTP.send(method, self.endpoint + pathAndQuery, headers: headers, body: body)
     }
 }
 

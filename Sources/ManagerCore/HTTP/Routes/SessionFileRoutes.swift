@@ -139,6 +139,9 @@ struct SessionFileRoutes {
             }
             uploads.append(AgentProtocol.Upload(name: name, data: Data(data)))
         }
+        guard Self.headerNamesAreASCII(body.readableBytesView, boundary: Array(boundary.utf8)) else {
+            throw APIError.invalidAPIParams("The multipart body has a part header name that is not ASCII.")
+        }
         do {
             try parser.execute(body)
         } catch {
@@ -146,6 +149,39 @@ struct SessionFileRoutes {
         }
         if let problem { throw problem }
         return uploads
+    }
+
+    /// False when a part's header block has a byte ≥ 0x80 before a line's colon. MultipartKit 4.7.1 looks such a
+    /// byte up in a 128-entry table and traps (found by the `multipart` fuzz target: one request would have
+    /// crashed the daemon), so these bodies never reach it. Deliberately wider than the parser: every
+    /// `--boundary` starts a scan to the next blank line, and a line break of either kind starts a new name.
+    static func headerNamesAreASCII(_ body: ByteBufferView, boundary: [UInt8]) -> Bool {
+        let bytes = Array(body)
+        let delimiter = [UInt8(ascii: "-"), UInt8(ascii: "-")] + boundary
+        var inHeaders = false
+        var inName = true
+        var position = 0
+        // One pass (a delimiter compared at each byte, at most 72 bytes): no input makes it quadratic.
+        while position < bytes.count {
+            if bytes[position] == delimiter[0], bytes.count - position >= delimiter.count,
+                bytes[position..<(position + delimiter.count)].elementsEqual(delimiter)
+            {
+                (inHeaders, inName) = (true, true)
+                position += delimiter.count
+                continue
+            }
+            let byte = bytes[position]
+            if inHeaders {
+                if byte == 13 || byte == 10 {
+                    if bytes[position...].starts(with: [13, 10, 13, 10]) { inHeaders = false }
+                    inName = true
+                } else if inName {
+                    if byte == UInt8(ascii: ":") { inName = false } else if byte >= 0x80 { return false }
+                }
+            }
+            position += 1
+        }
+        return true
     }
 
     /// `form-data; name="src"; filename="a%2Fb.txt"` → its parameters, values unquoted and percent-decoded

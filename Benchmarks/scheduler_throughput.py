@@ -37,7 +37,7 @@ async def enqueue(args):
                 i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            body = json.dumps({"name": f"bench-{i}", "image": "python:3.11", "type": "batch", "startupCommand": "true",
+            body = json.dumps({"name": f"bench-{i}", "image": "python:3.11", "type": "batch", "startupCommand": "true", "enqueueOnly": True,
                                "config": {"resources": {"cpu": "1", "mem": "256m"}}})
             for attempt in range(5):
                 async with session.post(args.endpoint + "/session", data=body, headers=headers(args, "POST", "/session")) as r:

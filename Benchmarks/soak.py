@@ -71,10 +71,10 @@ async def chains(http, args, deadline, created):
         head = f"soak-{uuid.uuid4().hex[:10]}"
         tail = f"soak-{uuid.uuid4().hex[:10]}"
         await call(http, args, "POST", "/session", "/session", {
-            "name": head, "image": "python:3.11", "type": "batch", "startupCommand": "echo head",
+            "name": head, "image": "python:3.11", "type": "batch", "startupCommand": "echo head", "enqueueOnly": True,
             "config": {"resources": {"cpu": "1", "mem": "64m"}}})
         await call(http, args, "POST", "/session", "/session", {
-            "name": tail, "image": "python:3.11", "type": "batch", "startupCommand": "echo tail",
+            "name": tail, "image": "python:3.11", "type": "batch", "startupCommand": "echo tail", "enqueueOnly": True,
             "dependencies": [head], "config": {"resources": {"cpu": "1", "mem": "64m"}}})
         created += [head, tail]
         await asyncio.sleep(0.5)

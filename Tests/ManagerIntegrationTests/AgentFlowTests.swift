@@ -44,7 +44,7 @@ import Testing
         // JSONString fields: strings that hold JSON; two running one-cpu sessions occupy 2 cpu.
         #expect((item?["occupied_slots"] as? String)?.contains(#""cpu": "2""#) == true, "\(gql.text)")
         // A third session does not fit while both run.
-        let third = try await cli.run(["session", "create", "-r", "cpu=1", "-t", "lost-wait", "python:3.11"])
+        let third = try await cli.run(["session", "create", "-r", "cpu=1", "-t", "lost-wait", "--enqueue-only", "python:3.11"])
         #expect(third.status == 0)
         try await probe.wait("the third to wait", timeout: .seconds(20)) {
             try await probe.session("lost-wait")?.statusInfo == "no-available-instances"

@@ -27,7 +27,7 @@ import Testing
 
     static func batch(_ cli: BackendAICLI, _ name: String, _ command: String, depends: [String] = [], extra: [String] = []) async throws {
         let created = try await cli.run(
-            ["session", "create", "--type", "batch", "-c", command, "-t", name] + depends.flatMap { ["--depends", $0] }
+            ["session", "create", "--type", "batch", "-c", command, "-t", name, "--enqueue-only"] + depends.flatMap { ["--depends", $0] }
                 + extra + ["python:3.11"])
         #expect((created.stdout + created.stderr).contains("enqueued"), "\(created.stdout) \(created.stderr)")
     }

@@ -90,16 +90,16 @@ public struct ManagerApplication {
             maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
         ScalingGroupRoutes(scalingGroups: PostgresScalingGroupStore(pool: pool)).register(on: router)
+        // One reader of the event logs per replica; every SSE stream (and every waiting create) subscribes to it.
+        let broadcaster = EventBroadcaster(log: PostgresEventLog(pool: pool), signal: signal, registry: registry, logger: self.logger)
         let sessionRoutes = SessionRoutes(
             sessions: sessions, maxBodySize: maxBody,
-            requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil)
+            requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil, events: broadcaster)
         sessionRoutes.register(on: router)
         SessionFileRoutes(
             files: SessionFiles(sessions: sessionRoutes.service, store: PostgresSessionFileStore(pool: pool), signal: signal),
             maxBodySize: maxBody
         ).register(on: router)
-        // One reader of the event logs per replica; every SSE stream subscribes to it.
-        let broadcaster = EventBroadcaster(log: PostgresEventLog(pool: pool), signal: signal, registry: registry, logger: self.logger)
         let streamQuota = StreamQuota(maxPerKeypair: auth.maxStreamsPerKeypair)
         SessionEventRoutes(
             sessions: sessions, broadcaster: broadcaster, retention: PostgresRetentionStore(pool: pool), quota: streamQuota)

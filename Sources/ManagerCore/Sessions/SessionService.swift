@@ -8,6 +8,41 @@ struct SessionService: Sendable {
     let sessions: any SessionStore
     /// Set when only imported images may run (`[agent.local] require_images`).
     var requiredImages: (any ImageCatalog)? = nil
+    /// Wakes a create that waits for its session to start (nil: creates answer at once).
+    var events: EventBroadcaster? = nil
+
+    /// The longest a create without `enqueueOnly` holds its request (then it answers `TIMEOUT`; the session
+    /// stays queued).
+    static let maxCreateWait: Duration = .seconds(600)
+
+    /// Waits until session `id` is RUNNING or has ended (a quick batch session), woken by its own events (no
+    /// polling); returns its status then, or nil after `timeout` (Backend.AI's `TIMEOUT`).
+    func awaitStart(_ id: UUID, timeout: Duration) async throws -> SessionStatus? {
+        guard let events = self.events else { return nil }
+        // Subscribed before the first look: an event between the look and the wait still wakes it.
+        let subscription = events.subscribe(.session(id), bufferSize: 16)
+        defer { events.unsubscribe(subscription) }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = try await self.sessions.session(id: id)?.status, status == .running || status.hasEnded {
+                return status
+            }
+            let woken = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await subscription.next() != nil }
+                group.addTask {
+                    try? await Task.sleep(until: deadline)
+                    return false
+                }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            guard woken, ContinuousClock.now < deadline else {
+                let status = try await self.sessions.session(id: id)?.status
+                return status.flatMap { $0 == .running || $0.hasEnded ? $0 : nil }
+            }
+        }
+    }
 
     /// Enqueues a session (or finds the live one of that name, with `reuseIfExists`).
     func create(_ creation: SessionCreation) async throws -> EnqueueOutcome {

@@ -86,7 +86,14 @@ struct SignedClient: Sendable {
         _ method: HTTPMethod, _ pathAndQuery: String, json: Any? = nil, rawBody: Data? = nil, contentType given: String? = nil
     ) async throws -> HTTPResult {
         var body = rawBody
-        if let json { body = try JSONSerialization.data(withJSONObject: json) }
+        if var json {
+            // Tests enqueue (the API's default is to wait until the session runs) unless they ask to wait.
+            if method == .POST, pathAndQuery == "/session", var object = json as? [String: Any], object["enqueueOnly"] == nil {
+                object["enqueueOnly"] = true
+                json = object
+            }
+            body = try JSONSerialization.data(withJSONObject: json)
+        }
         let contentType = given ?? (body == nil ? "text/plain" : "application/json")
         // The signature covers the media type only (as the client signs it); parameters such as a boundary are sent.
         let mediaType = String(contentType.split(separator: ";").first ?? "")

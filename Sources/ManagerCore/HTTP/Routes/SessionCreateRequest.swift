@@ -42,6 +42,20 @@ enum SessionCreateRequest {
         }
     }
 
+    /// How long `POST /session` without `enqueueOnly` waits for the session to start: `maxWaitSeconds`, where 0
+    /// (the client's default) means Backend.AI's "until it starts", bounded here by `SessionService.maxCreateWait`.
+    static func maxWait(_ body: JSONValue) throws -> Duration {
+        switch body["maxWaitSeconds"] ?? body["max_wait_seconds"] {
+        case nil, .null?: return SessionService.maxCreateWait
+        case .number(let number)?:
+            guard let seconds = Int(exactly: number), seconds >= 0 else {
+                throw APIError.invalidAPIParams("'maxWaitSeconds' must be a whole number of seconds, 0 or more.")
+            }
+            return seconds == 0 ? SessionService.maxCreateWait : min(.seconds(seconds), SessionService.maxCreateWait)
+        default: throw APIError.invalidAPIParams("'maxWaitSeconds' must be a whole number of seconds, 0 or more.")
+        }
+    }
+
     static func parse(_ body: JSONValue, identity: Identity) throws -> (creation: SessionCreation, enqueueOnly: Bool) {
         guard case .object = body else { throw APIError.invalidAPIParams("The request body must be a JSON object.") }
         func string(_ keys: String...) throws -> String? {
@@ -129,10 +143,15 @@ enum SessionCreateRequest {
         let mounts = try Self.mounts(config)
         var startsAt: Date?
         if let text = try string("starts_at", "startsAt") {
-            guard let date = Timestamp.parse(text) else {
-                throw APIError.invalidAPIParams("'starts_at': '\(text.prefix(40))' is not an ISO 8601 date.")
+            // An ISO 8601 date, or a time from now as Backend.AI takes it (`10s`, `5m`, `1h30m`, `1d`).
+            if let date = Timestamp.parse(text) {
+                startsAt = date
+            } else if let seconds = RelativeTime.seconds(parsing: text) {
+                startsAt = Date(timeIntervalSinceNow: seconds)
+            } else {
+                throw APIError.invalidAPIParams(
+                    "'starts_at': '\(text.prefix(40))' is neither an ISO 8601 date nor a time from now such as 10s, 5m, 1h or 1d.")
             }
-            startsAt = date
         }
         let callback = try string("callback_url", "callbackUrl", "callbackURL")
         if let callback, !(callback.hasPrefix("http://") || callback.hasPrefix("https://")) || callback.count > 2048 {

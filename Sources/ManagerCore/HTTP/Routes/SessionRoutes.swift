@@ -9,8 +9,8 @@ struct SessionRoutes {
     let service: SessionService
     let maxBodySize: Int
 
-    init(sessions: any SessionStore, maxBodySize: Int, requiredImages: (any ImageCatalog)? = nil) {
-        self.service = SessionService(sessions: sessions, requiredImages: requiredImages)
+    init(sessions: any SessionStore, maxBodySize: Int, requiredImages: (any ImageCatalog)? = nil, events: EventBroadcaster? = nil) {
+        self.service = SessionService(sessions: sessions, requiredImages: requiredImages, events: events)
         self.maxBodySize = maxBodySize
     }
 
@@ -33,12 +33,18 @@ struct SessionRoutes {
     @Sendable func create(_ request: Request, context: ManagerRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let body = try await JSONResponse.decode(JSONValue.self, from: request, limit: self.maxBodySize)
-        let (creation, _) = try SessionCreateRequest.parse(body, identity: identity)
+        let (creation, enqueueOnly) = try SessionCreateRequest.parse(body, identity: identity)
+        let maxWait = try SessionCreateRequest.maxWait(body)
         switch try await self.service.create(creation) {
         case .created(let session):
             context.logger.info("session enqueued", metadata: ["session_id": "\(session.id)", "session_name": "\(session.name)"])
+            var status = session.status.rawValue
+            // Without enqueueOnly, Backend.AI answers when the session runs (or has ended), else TIMEOUT.
+            if !enqueueOnly {
+                status = try await self.service.awaitStart(session.id, timeout: maxWait)?.rawValue ?? "TIMEOUT"
+            }
             return try JSONResponse.make(
-                Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: session.status.rawValue,
+                Created(sessionId: session.id.uuidString.lowercased(), sessionName: session.name, status: status,
                         servicePorts: [], created: true), status: .created)
         case .existing(let session):
             return try JSONResponse.make(

@@ -60,6 +60,8 @@ SEEDS = {
         "[[webhooks]]\nname = 'w'\nurl = 'http://x'\n" * 3, 'x = "\\u0000"\n',
     ],
     "amounts": [
+        "10s", "1h30m", "1.5d", "-2h", "1e5s", 'name ilike "%x%"', 'status == "RUNNING" & type == "batch"',
+        '!(tag isnull) | exit_code >= -1', 'type not in ["batch", "x"]', "-created_at,name", "(" * 40 + "a == 1" + ")" * 40,
         "1", "0.5", "1g", "16.5m", "99999999999999999999g", "1e30", "-1", "1.0000000000001", "30m", "1e308w", "1.5h",
         '{"cpu": "1", "mem": "1g"}', '{"pending_timeout": "1e308w"}',
     ],

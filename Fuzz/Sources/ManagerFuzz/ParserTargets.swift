@@ -182,6 +182,16 @@ enum ParserTargets {
         if case .success(let seconds) = TimeDuration.seconds(parsing: text) {
             require(seconds.isFinite && seconds >= 0 && seconds <= TimeDuration.maxSeconds, "a duration out of range")
         }
+        if let seconds = RelativeTime.seconds(parsing: text) {
+            require(seconds.isFinite && abs(seconds) <= TimeDuration.maxSeconds, "a relative time out of range")
+        }
+        // The list filter and order languages, and their SQL: only whitelisted fields compile.
+        if case .success(let filter) = ListFilter.parse(text), (try? SessionListFilterSQL.condition(filter)) != nil {
+            require(filter.fields.allSatisfy { SessionListFilterSQL.fields[$0] != nil }, "a filter on a field outside the whitelist compiled")
+        }
+        if case .success(let orders) = ListOrder.parse(text), (try? SessionListFilterSQL.orderBy(orders)) != nil {
+            require(orders.allSatisfy { SessionListFilterSQL.fields[$0.field] != nil }, "an order on a field outside the whitelist compiled")
+        }
         if let json = try? JSONValue.parse(text) {
             _ = ResourceSlots.parse(json)
             _ = ScalingGroupOptions.parse(json)

@@ -149,6 +149,7 @@ struct MemorySessions: SessionStore {
     func session(nameOrID: String, owner: AccessKey) async throws -> SessionRecord? { nil }
     func session(id: UUID) async throws -> SessionRecord? { nil }
     func touch(_ id: UUID) async throws {}
+    func rename(_ id: UUID, to name: String) async throws -> Bool { false }
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord] { [] }
     func dependencyGraph(of id: UUID) async throws -> DependencyNode? { nil }
     func dependencies(of id: UUID) async throws -> [SessionRecord] { [] }

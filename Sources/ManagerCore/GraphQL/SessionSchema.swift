@@ -55,6 +55,21 @@ enum SessionSchema {
                 "resource_opts": GraphQLField(type: GraphQLScalars.jsonString),
                 "idle_checks": GraphQLField(type: GraphQLScalars.jsonString),
                 "exit_code": GraphQLField(type: GraphQLInt),
+                // Every field `ps --format` offers (null or empty where it does not apply here).
+                "registry": GraphQLField(type: GraphQLString),
+                "cluster_template": GraphQLField(type: GraphQLString),
+                "cluster_mode": GraphQLField(type: GraphQLString),
+                "cluster_size": GraphQLField(type: GraphQLInt),
+                "group_id": GraphQLField(type: GraphQLScalars.uuid),
+                "agent_ids": GraphQLField(type: GraphQLList(GraphQLString)),
+                "user_email": GraphQLField(type: GraphQLString),
+                "user_id": GraphQLField(type: GraphQLScalars.uuid),
+                "created_user_email": GraphQLField(type: GraphQLString),
+                "created_user_id": GraphQLField(type: GraphQLScalars.uuid),
+                "scheduled_at": GraphQLField(type: GraphQLScalars.dateTime),
+                "service_ports": GraphQLField(type: GraphQLScalars.jsonString),
+                "mounts": GraphQLField(type: GraphQLList(GraphQLString)),
+                "abusing_reports": GraphQLField(type: GraphQLList(GraphQLScalars.jsonString)),
                 "containers": GraphQLField(type: GraphQLList(container)),
                 "dependencies": GraphQLField(
                     type: GraphQLList(dependency),
@@ -83,7 +98,21 @@ enum SessionSchema {
             "occupying_slots": session.occupyingSlots, "requested_slots": session.requestedSlots,
             "resource_opts": session.resourceOpts, "idle_checks": JSONValue.object([]),
             "exit_code": session.exitCode as (any Sendable)?, "containers": [Self.mainKernel(session)],
+            "registry": ImageReference(session.image)?.registry ?? "", "cluster_template": nil as (any Sendable)?,
+            "cluster_mode": "single-node", "cluster_size": 1, "group_id": session.groupID as (any Sendable)?,
+            "agent_ids": session.agentID.map { [$0] } ?? [String](), "user_email": session.userEmail as (any Sendable)?,
+            "user_id": session.userID, "created_user_email": session.userEmail as (any Sendable)?,
+            "created_user_id": session.userID, "scheduled_at": Self.when(session, .scheduled) as (any Sendable)?,
+            "service_ports": JSONValue.array([]), "mounts": session.mountNames, "abusing_reports": [JSONValue](),
         ]
+    }
+
+    /// When the session entered `status`, from its status history.
+    static func when(_ session: SessionRecord, _ status: SessionStatus) -> Date? {
+        guard case .object(let entries) = session.statusHistory,
+            let entry = entries.first(where: { $0.key == status.rawValue }), case .string(let text) = entry.value
+        else { return nil }
+        return Timestamp.parse(text)
     }
 
     /// The session's one kernel (Backend.AI's main container): its status, slots and measured use — `live_stat`
@@ -133,9 +162,25 @@ enum SessionSchema {
                     // A user sees only their own sessions; an admin may narrow to one access key.
                     var owner: AccessKey? = context.identity.accessKey
                     if context.identity.isAdmin { owner = args["access_key"].string.map { AccessKey($0) } }
-                    let (items, total) = try await context.sessions.list(
-                        SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset))
-                    return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
+                    var query = SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset)
+                    if let text = args["filter"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+                        switch ListFilter.parse(text) {
+                        case .success(let filter): query.filter = filter
+                        case .failure(let problem): throw GraphQLFailure("filter: \(problem)")
+                        }
+                    }
+                    if let text = args["order"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+                        switch ListOrder.parse(text) {
+                        case .success(let orders): query.order = orders
+                        case .failure(let problem): throw GraphQLFailure("order: \(problem)")
+                        }
+                    }
+                    do {
+                        let (items, total) = try await context.sessions.list(query)
+                        return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
+                    } catch let refusal as SessionListFilterSQL.Refusal {
+                        throw GraphQLFailure("filter/order: \(refusal)")
+                    }
                 }),
             "compute_session": GraphQLField(
                 type: object, args: ["id": GraphQLArgument(type: GraphQLNonNull(GraphQLScalars.uuid))],

@@ -83,6 +83,21 @@ struct SessionService: Sendable {
         return (session, try await self.sessions.destroy(session.id, recursive: recursive, forced: forced))
     }
 
+    /// Renames the caller's RUNNING session (Backend.AI renames only running ones).
+    func rename(_ reference: String, owner: AccessKey, caller: Identity, to name: String) async throws {
+        if let problem = SessionName.problem(with: name) { throw APIError.invalidAPIParams("'name': \(problem)") }
+        let session = try await self.find(reference, owner: owner, caller: caller)
+        do {
+            guard try await self.sessions.rename(session.id, to: name) else {
+                throw APIError.conflict(
+                    "invalid-session-state", title: "The session is not running.",
+                    msg: "Only a RUNNING session can be renamed; '\(session.name)' is \(session.status.rawValue).")
+            }
+        } catch let refusal as SessionStoreRefusal {
+            throw SessionRoutes.apiError(refusal)
+        }
+    }
+
     /// What the session's agent reported of its output.
     func logs(_ reference: String, owner: AccessKey, caller: Identity) async throws -> String {
         let session = try await self.find(reference, owner: owner, caller: caller)

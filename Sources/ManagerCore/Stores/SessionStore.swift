@@ -32,6 +32,10 @@ public struct SessionRecord: Sendable {
     public var exitCode: Int?
     /// What the session used, as its agent last measured (Backend.AI's stat shape), or null.
     public var lastStat: JSONValue = .null
+    public var groupID: UUID? = nil
+    public var userEmail: String? = nil
+    /// The names of the folders it mounts.
+    public var mountNames: [String] = []
 }
 
 /// What `POST /session` asks for, validated by the handler.
@@ -129,6 +133,9 @@ public struct SessionListQuery: Sendable {
     public var owner: AccessKey?
     public var limit: Int
     public var offset: Int
+    /// `filter:` and `order:` in Backend.AI's mini-language, parsed (`SchedulerKit/Query/ListFilter`).
+    public var filter: ListFilter? = nil
+    public var order: [ListOrder] = []
 }
 
 /// Persistence for sessions. Each method is one transaction.
@@ -139,6 +146,9 @@ public protocol SessionStore: Sendable {
     func session(id: UUID) async throws -> SessionRecord?
     /// An API request named the running session: it is not idle (`idle_timeout`).
     func touch(_ id: UUID) async throws
+    /// Renames a RUNNING session; false when it is not running. Throws `.duplicateName` when the owner has a live
+    /// session of that name.
+    func rename(_ id: UUID, to name: String) async throws -> Bool
     /// Ends a session (and with `recursive`, its dependents first); returns the sessions changed.
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord]
     func dependencyGraph(of id: UUID) async throws -> DependencyNode?

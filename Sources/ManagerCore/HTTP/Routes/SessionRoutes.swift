@@ -20,6 +20,8 @@ struct SessionRoutes {
         router.delete("/session/:name", use: self.destroy)
         router.get("/session/:name/dependency-graph", use: self.dependencyGraph)
         router.get("/session/:name/logs", use: self.logs)
+        router.get("/session/:name/status-history", use: self.statusHistory)
+        router.post("/session/:name/rename", use: self.rename)
     }
 
     struct Created: Encodable {
@@ -128,6 +130,32 @@ struct SessionRoutes {
         return Response(
             status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: body.text)))
+    }
+
+    /// `{"result": {STATUS: iso8601, …}}` from the status history we keep. The CLI's `status-history` looks up
+    /// `preparing` and `terminated` in lower case (Backend.AI sends upper case, so its CLI always printed 0 s):
+    /// each entry is also given under its lower-case name, so the allocation time the CLI prints is the real one.
+    @Sendable func statusHistory(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let target = try Self.target(request, context: context)
+        let session = try await self.service.find(target.reference, owner: target.owner, caller: target.caller)
+        var pairs: [(key: String, value: JSONValue)] = []
+        if case .object(let entries) = session.statusHistory {
+            pairs = entries
+            let names = Set(entries.map(\.key))
+            for entry in entries where !names.contains(entry.key.lowercased()) { pairs.append((entry.key.lowercased(), entry.value)) }
+        }
+        return JSONResponse.raw(JSONValue.object([("result", .object(pairs))]).text)
+    }
+
+    /// `POST /session/{name}/rename?name=NEW` → 204.
+    @Sendable func rename(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let target = try Self.target(request, context: context)
+        guard let name = request.uri.queryParameters.get("name"), !name.isEmpty else {
+            throw APIError.invalidAPIParams("'name' (the new name) is required.")
+        }
+        try await self.service.rename(target.reference, owner: target.owner, caller: target.caller, to: name)
+        context.logger.info("session renamed", metadata: ["session_name": "\(target.reference)", "new_name": "\(name)"])
+        return Response(status: .noContent)
     }
 
     @Sendable func dependencyGraph(_ request: Request, context: ManagerRequestContext) async throws -> Response {

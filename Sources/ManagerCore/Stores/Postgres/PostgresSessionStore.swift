@@ -36,7 +36,11 @@ public struct PostgresSessionStore: SessionStore {
         SELECT s.id, s.name, s.session_type, s.access_key, s.user_uuid, s.domain_name, g.name AS group_name,
                s.scaling_group_name, s.agent_id, s.image, s.architecture, s.tag, s.requested_slots, s.occupying_slots,
                s.resource_opts, s.startup_command, s.callback_url, s.starts_at, s.created_at, s.terminated_at, s.status,
-               s.status_info, s.status_data, s.status_history, s.status_changed, s.result, s.exit_code, s.last_stat
+               s.status_info, s.status_data, s.status_history, s.status_changed, s.result, s.exit_code, s.last_stat,
+               s.group_id, (SELECT u.email FROM users u WHERE u.uuid = s.user_uuid) AS user_email,
+               (SELECT coalesce(jsonb_agg(m -> 'name'), '[]'::jsonb) FROM jsonb_array_elements(
+                    CASE WHEN jsonb_typeof(s.vfolder_mounts) = 'array' THEN s.vfolder_mounts ELSE '[]'::jsonb END) m
+                WHERE jsonb_typeof(m -> 'name') = 'string') AS mount_names
         FROM sessions s JOIN groups g ON g.id = s.group_id
         """
 
@@ -118,6 +122,16 @@ public struct PostgresSessionStore: SessionStore {
 
     public func touch(_ id: UUID) async throws {
         try await PostgresSessionStats.touch(id, pool: self.pool)
+    }
+
+    public func rename(_ id: UUID, to name: String) async throws -> Bool {
+        do {
+            return try await self.pool.query(
+                "UPDATE sessions SET name = \(name) WHERE id = \(id) AND status = \(SessionStatus.running.rawValue)"
+            ).affectedRows == 1
+        } catch let error as PostgresError where error.code == .uniqueViolation {
+            throw SessionStoreRefusal.duplicateName(name)
+        }
     }
 
     public func session(id: UUID) async throws -> SessionRecord? {
@@ -224,11 +238,13 @@ public struct PostgresSessionStore: SessionStore {
     public func list(_ query: SessionListQuery) async throws -> (items: [SessionRecord], total: Int) {
         let statuses = query.statuses.map(\.rawValue)
         let owner = query.owner?.rawValue
-        let filter: SQL = "s.status = ANY(\(statuses)::text[]) AND (\(owner)::text IS NULL OR s.access_key = \(owner))"
+        var filter: SQL = "s.status = ANY(\(statuses)::text[]) AND (\(owner)::text IS NULL OR s.access_key = \(owner))"
+        if let extra = query.filter { filter.append(" AND \(try SessionListFilterSQL.condition(extra))") }
+        let order = try SessionListFilterSQL.orderBy(query.order)
         // The count (an index-only scan over every matching row) and the page run at once, on two connections.
         async let counted = self.pool.query("SELECT count(*) AS n FROM sessions s WHERE \(filter)")
         let rows = try await self.pool.query(
-            "\(Self.columns) WHERE \(filter) ORDER BY s.created_at DESC, s.id LIMIT \(query.limit) OFFSET \(query.offset)")
+            "\(Self.columns) WHERE \(filter) ORDER BY \(order) LIMIT \(query.limit) OFFSET \(query.offset)")
         let items = try rows.map(Self.record)
         return (items, try await counted.first?.decode("n", as: Int.self) ?? 0)
     }
@@ -251,7 +267,17 @@ public struct PostgresSessionStore: SessionStore {
 
     static func record(_ row: PostgresRow) throws -> SessionRecord {
         func json(_ column: String) throws -> JSONValue { try JSONValue.decode(row.decode(column, as: JSONB.self).text) }
-        return SessionRecord(
+        var record = try Self.baseRecord(row, json)
+        record.groupID = try row.decodeOptional("group_id")
+        record.userEmail = try row.decodeOptional("user_email")
+        if case .array(let names) = try json("mount_names") {
+            record.mountNames = names.compactMap { if case .string(let name) = $0 { name } else { nil } }
+        }
+        return record
+    }
+
+    private static func baseRecord(_ row: PostgresRow, _ json: (String) throws -> JSONValue) throws -> SessionRecord {
+        SessionRecord(
             id: try row.decode("id"), name: try row.decode("name"),
             type: SessionType(rawValue: try row.decode("session_type")) ?? .interactive,
             accessKey: try row.decode("access_key"), userID: try row.decode("user_uuid"), domainName: try row.decode("domain_name"),

@@ -8,6 +8,11 @@ extension AgentProtocol {
     public struct FileRequest: Codable, Sendable, Hashable {
         public enum Kind: String, Codable, Sendable {
             case list, upload, download
+            /// Starts `command` (with `environment`) in a new sandbox of the session, on its work folder, with its
+            /// slots and mounts (`run`); answered with the run's id.
+            case execute
+            /// What run `run` wrote from `offset` on, and its exit code once it ended (waits briefly for news).
+            case output
         }
 
         public var id: Int64
@@ -20,19 +25,32 @@ extension AgentProtocol {
         public var paths: [String]?
         /// `upload`: files to write (relative paths; directories on the way are made).
         public var uploads: [Upload]?
+        /// `execute`: the shell command and its environment (`ExecutionCommand`).
+        public var command: String?
+        public var environment: [String: String]?
+        /// `output`: the run and where to read from.
+        public var run: String?
+        public var offset: Int64?
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, path, paths, uploads
+            case id, kind, path, paths, uploads, command, environment, run, offset
             case sessionID = "session_id"
         }
 
-        public init(id: Int64, sessionID: UUID, kind: Kind, path: String? = nil, paths: [String]? = nil, uploads: [Upload]? = nil) {
+        public init(
+            id: Int64, sessionID: UUID, kind: Kind, path: String? = nil, paths: [String]? = nil, uploads: [Upload]? = nil,
+            command: String? = nil, environment: [String: String]? = nil, run: String? = nil, offset: Int64? = nil
+        ) {
             self.id = id
             self.sessionID = sessionID
             self.kind = kind.rawValue
             self.path = path
             self.paths = paths
             self.uploads = uploads
+            self.command = command
+            self.environment = environment
+            self.run = run
+            self.offset = offset
         }
     }
 
@@ -55,12 +73,25 @@ extension AgentProtocol {
         public var archives: [Data]?
         /// Set when the request could not be carried out.
         public var problem: FileProblem?
+        /// `execute`: the run's id; `output`: its output from the offset asked for, where the next read starts,
+        /// and, once it ended, its exit code.
+        public var run: String?
+        public var output: Data?
+        public var nextOffset: Int64?
+        public var exitCode: Int?
 
-        public init(id: Int64, entries: [FileEntry]? = nil, archives: [Data]? = nil, problem: FileProblem? = nil) {
+        public init(
+            id: Int64, entries: [FileEntry]? = nil, archives: [Data]? = nil, problem: FileProblem? = nil, run: String? = nil,
+            output: Data? = nil, nextOffset: Int64? = nil, exitCode: Int? = nil
+        ) {
             self.id = id
             self.entries = entries
             self.archives = archives
             self.problem = problem
+            self.run = run
+            self.output = output
+            self.nextOffset = nextOffset
+            self.exitCode = exitCode
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 
 /// Who signed a request: filled in by `AuthMiddleware`.
 public struct Identity: Sendable, Hashable {
@@ -11,8 +12,10 @@ public struct Identity: Sendable, Hashable {
 }
 
 /// The per-request context every route receives.
-public struct ManagerRequestContext: RequestContext {
+public struct ManagerRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Set by a WebSocket route that accepts the upgrade (`SessionExecuteRoutes`).
+    public let webSocket: WebSocketHandlerReference<Self>
     /// The authenticated caller; nil on public routes.
     public var identity: Identity?
     /// The peer's IP address (no proxy header is trusted).
@@ -20,6 +23,7 @@ public struct ManagerRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.webSocket = .init()
         self.identity = nil
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }

@@ -30,10 +30,10 @@ actor AgentState {
         var stopRequested = false
     }
 
-    private let settings: AgentSettings
-    private let logger: Logger
+    let settings: AgentSettings
+    let logger: Logger
     /// What this host's sandbox can do; set by `prepare` before any command is taken.
-    private var runtime: SandboxRuntime?
+    private(set) var runtime: SandboxRuntime?
     private var lastSweep = ContinuousClock.now
     /// Blocking work the state hands to the agent's chore loop (which runs it on the blocking executor): killing
     /// what is left of a session, removing its cgroups and folder.
@@ -44,7 +44,9 @@ actor AgentState {
 
     nonisolated let chores: AsyncStream<Chore>
     private let choreQueue: AsyncStream<Chore>.Continuation
-    private var sessions: [UUID: Tracked] = [:]
+    private(set) var sessions: [UUID: Tracked] = [:]
+    /// Executions (`run`) in running sessions, by run id (`SessionExecutions.swift`).
+    var executions: [String: Execution] = [:]
     private var reports: [AgentProtocol.SessionReport] = []
     private var acks: [Int64] = []
     /// Command ids carried out but not yet known to be acknowledged (a command can arrive twice).
@@ -80,7 +82,7 @@ actor AgentState {
         }
     }
 
-    private var images: ImageStore { ImageStore(root: self.settings.sandbox.imageRoot(workDir: self.settings.workDir)) }
+    var images: ImageStore { ImageStore(root: self.settings.sandbox.imageRoot(workDir: self.settings.workDir)) }
 
     /// After a restart: re-reports what happened while the agent was away and adopts processes still running. A
     /// process is the session's only when it is in the session's cgroups (as recorded outside the sandbox).
@@ -177,10 +179,13 @@ actor AgentState {
             return
         }
         self.reports.append(.init(sessionID: id, status: .preparing))
+        if let spec = command.spec { try? workspace.record(spec: spec) }
         guard let spec = command.spec, let script = spec.command, !script.isEmpty else {
-            // No process to run: its folders are still checked (a start checks them in `SessionSandbox.start`).
+            // No process to run: its folders are still checked (a start checks them in `SessionSandbox.start`), and
+            // its work folder is made, for files and executions (`run`).
             if let spec = command.spec, let runtime = self.runtime {
                 do {
+                    try workspace.prepare(owner: (runtime.settings.effectiveHostUID, runtime.settings.effectiveHostGID))
                     _ = try SessionSandbox(runtime: runtime, workspace: workspace, sessionID: id, spec: spec, imageRoot: nil).mounts()
                 } catch {
                     logger.error("cannot mount the session's folders", metadata: ["error": "\(error)"])
@@ -298,6 +303,7 @@ actor AgentState {
     /// `setsid`ed survives), keeps the output log under its cap, and collects new output and use.
     func monitor() {
         let now = ContinuousClock.now
+        self.sweepExecutions(now: now)
         for (id, var tracked) in self.sessions {
             var exitCode: Int??
             switch tracked.process {

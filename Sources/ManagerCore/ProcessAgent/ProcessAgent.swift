@@ -137,18 +137,29 @@ public final class ProcessAgent: Service, Sendable {
         }
     }
 
-    /// Carries out file requests on the blocking executor; a request it cannot take now is answered as failed.
+    /// Carries out file and execution requests, all at once (an output request may wait half a second for news):
+    /// files on the blocking executor, executions through the state; one it cannot take now is answered as failed.
     private func answer(_ requests: [AgentProtocol.FileRequest]) async -> [AgentProtocol.FileResult] {
         let handler = SessionFileHandler(agentDir: self.settings.workDir)
-        var results: [AgentProtocol.FileResult] = []
-        for request in requests {
-            do {
-                results.append(try await BlockingExecutor.shared.run(name: "session-files") { handler.answer(request) })
-            } catch {
-                results.append(.init(id: request.id, problem: .init(.failed, "The agent is busy: \(error)")))
+        return await withTaskGroup(of: AgentProtocol.FileResult.self) { group in
+            for request in requests {
+                group.addTask {
+                    switch AgentProtocol.FileRequest.Kind(rawValue: request.kind) {
+                    case .execute: return await self.state.execute(request)
+                    case .output: return await self.state.output(request)
+                    default:
+                        do {
+                            return try await BlockingExecutor.shared.run(name: "session-files") { handler.answer(request) }
+                        } catch {
+                            return .init(id: request.id, problem: .init(.failed, "The agent is busy: \(error)"))
+                        }
+                    }
+                }
             }
+            var results: [AgentProtocol.FileResult] = []
+            for await result in group { results.append(result) }
+            return results
         }
-        return results
     }
 
     /// Runs the state's blocking chores on the blocking executor, each as soon as it comes.

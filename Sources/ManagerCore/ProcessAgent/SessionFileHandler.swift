@@ -55,6 +55,8 @@ struct SessionFileHandler: Sendable {
                     archives.append(bytes)
                 }
                 return .init(id: request.id, archives: archives)
+            case .execute, .output:
+                return .init(id: request.id, problem: .init(.invalid, "Executions are answered by the agent's state."))
             case nil:
                 return .init(id: request.id, problem: .init(.invalid, "This agent does not know the file request '\(request.kind.prefix(32))'."))
             }

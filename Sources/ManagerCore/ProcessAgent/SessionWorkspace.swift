@@ -10,13 +10,33 @@ import SchedulerKit
 /// marker is written before the process is spawned, so a repeated start command never starts a second process.
 struct SessionWorkspace: Sendable {
     let root: URL
+    /// Set for an execution inside a running session (`run`): its own records, the session's `work/`.
+    private let sharedWorkDir: URL?
 
     init(agentDir: String, sessionID: UUID) {
         self.root = URL(fileURLWithPath: agentDir).appendingPathComponent("sessions")
             .appendingPathComponent(sessionID.uuidString.lowercased())
+        self.sharedWorkDir = nil
     }
 
-    var workDir: URL { self.root.appendingPathComponent("work") }
+    /// The records of one execution (`runs/<id>/` in the session's folder), running on the session's `work/`.
+    init(execution id: String, of session: SessionWorkspace) {
+        self.root = session.root.appendingPathComponent("runs").appendingPathComponent(id)
+        self.sharedWorkDir = session.workDir
+    }
+
+    var workDir: URL { self.sharedWorkDir ?? self.root.appendingPathComponent("work") }
+    /// The start command's spec, kept so executions run with the session's slots, mounts and image.
+    var specPath: String { self.root.appendingPathComponent("spec.json").path }
+
+    func record(spec: AgentProtocol.SessionSpec) throws {
+        try self.create()
+        try JSONEncoder().encode(spec).write(to: URL(fileURLWithPath: self.specPath))
+    }
+
+    var spec: AgentProtocol.SessionSpec? {
+        FileManager.default.contents(atPath: self.specPath).flatMap { try? JSONDecoder().decode(AgentProtocol.SessionSpec.self, from: $0) }
+    }
     var logPath: String { self.root.appendingPathComponent("output.log").path }
     var exitCodePath: String { self.root.appendingPathComponent("exit_code").path }
     var statusPath: String { self.root.appendingPathComponent("status.json").path }

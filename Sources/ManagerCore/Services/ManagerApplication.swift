@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Metrics
 import NIOCore
@@ -74,9 +75,14 @@ public struct ManagerApplication {
                 redis: redis, maxClockSkew: auth.maxClockSkew, limitsRequests: auth.rateLimit,
                 refusesReplays: auth.replayProtection, logger: self.logger)
             : nil
-        router.add(middleware: AuthMiddleware(
+        let authentication = AuthMiddleware(
             keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: auth.maxClockSkew, cache: keypairCache,
-            limiter: limiter, addresses: AddressBudget(burst: auth.unknownKeyBurst, perSecond: Double(auth.unknownKeyRate))))
+            limiter: limiter, addresses: AddressBudget(burst: auth.unknownKeyBurst, perSecond: Double(auth.unknownKeyRate)))
+        router.add(middleware: authentication)
+        // `Upgrade: websocket` requests are matched here first (`run`'s execute stream), through the same checks.
+        let webSocketRouter = Router(context: ManagerRequestContext.self)
+        webSocketRouter.add(middleware: ProblemMiddleware(maxBodySize: self.config.server.maxBodySize))
+        webSocketRouter.add(middleware: authentication)
         let volumes = StorageVolumes(self.config.storage)
         try volumes.prepare()
         let sessions = PostgresSessionStore(pool: pool, volumes: volumes, registry: registry)
@@ -96,10 +102,11 @@ public struct ManagerApplication {
             sessions: sessions, maxBodySize: maxBody,
             requiredImages: config.localAgent.requireImages ? PostgresImageStore(pool: pool) : nil, events: broadcaster)
         sessionRoutes.register(on: router)
-        SessionFileRoutes(
-            files: SessionFiles(sessions: sessionRoutes.service, store: PostgresSessionFileStore(pool: pool), signal: signal),
-            maxBodySize: maxBody
-        ).register(on: router)
+        let sessionFiles = SessionFiles(sessions: sessionRoutes.service, store: PostgresSessionFileStore(pool: pool), signal: signal)
+        SessionFileRoutes(files: sessionFiles, maxBodySize: maxBody).register(on: router)
+        let executeRoutes = SessionExecuteRoutes(execution: SessionExecution(files: sessionFiles))
+        executeRoutes.register(webSockets: webSocketRouter)
+        executeRoutes.register(on: router)
         let streamQuota = StreamQuota(maxPerKeypair: auth.maxStreamsPerKeypair)
         SessionEventRoutes(
             sessions: sessions, broadcaster: broadcaster, retention: PostgresRetentionStore(pool: pool), quota: streamQuota)
@@ -183,9 +190,9 @@ public struct ManagerApplication {
         let idleTimeout = self.config.server.idleTimeout
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(
+            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(http1: .init(
                 idleTimeout: idleTimeout > .zero ? .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000
-                    + idleTimeout.components.attoseconds / 1_000_000_000) : nil)),
+                    + idleTimeout.components.attoseconds / 1_000_000_000) : nil))),
             configuration: .init(address: .hostname(host, port: self.config.server.port), serverName: "session-manager"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")",

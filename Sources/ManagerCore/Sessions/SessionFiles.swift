@@ -70,7 +70,7 @@ struct SessionFiles: Sendable {
         }
     }
 
-    private func running(_ reference: String, owner: AccessKey, caller: Identity) async throws -> SessionRecord {
+    func running(_ reference: String, owner: AccessKey, caller: Identity) async throws -> SessionRecord {
         let session = try await self.sessions.find(reference, owner: owner, caller: caller)
         guard session.status == .running, session.agentID != nil else {
             throw APIError.conflict(
@@ -81,7 +81,7 @@ struct SessionFiles: Sendable {
     }
 
     /// Queues `request` for the session's agent and waits for its answer; its problem as the API's.
-    private func ask(_ request: AgentProtocol.FileRequest, _ session: SessionRecord) async throws -> AgentProtocol.FileResult {
+    func ask(_ request: AgentProtocol.FileRequest, _ session: SessionRecord) async throws -> AgentProtocol.FileResult {
         guard let agentID = session.agentID else { throw APIError.conflict("invalid-session-state", title: "The session is not running.", msg: "No agent holds it.") }
         let id = try await self.store.queue(request, agentID: agentID)
         await self.signal.expectFileResult(id)

@@ -1,0 +1,54 @@
+import Foundation
+import HTTPTypes
+import SchedulerKit
+
+/// The use case behind `run`'s execute stream (`GET /stream/session/{name}/execute`): the request's code or
+/// commands become one shell command (`ExecutionCommand`), the session's agent starts it in a new sandbox of the
+/// session (`execute`), and its output is read back a piece at a time (`output`, which waits at the agent for
+/// news) and handed to `send` as Backend.AI's result messages: `continued` with console items while it runs,
+/// then `finished` with the exit code.
+struct SessionExecution: Sendable {
+    let files: SessionFiles
+
+    /// Runs one execution request in `session`, sending each result message as it comes.
+    func run(
+        _ session: SessionRecord, mode: String, code: String, options: [String: String?],
+        send: @Sendable (JSONValue) async throws -> Void
+    ) async throws {
+        let script: ExecutionCommand.Script
+        switch ExecutionCommand.script(mode: mode, code: code, options: options, image: session.image) {
+        case .success(let made): script = made
+        case .failure(let problem):
+            try await send(Self.message("finished", console: [("stderr", problem.description + "\n")], exitCode: 1))
+            return
+        }
+        let started = try await self.files.ask(
+            .init(id: 0, sessionID: session.id, kind: .execute, command: script.command, environment: script.environment), session)
+        guard let run = started.run else {
+            throw APIError(status: .badGateway, kind: "agent-error", title: "The agent answered wrongly.", msg: "No run id came back.")
+        }
+        var offset: Int64 = 0
+        while true {
+            let result = try await self.files.ask(.init(id: 0, sessionID: session.id, kind: .output, run: run, offset: offset), session)
+            let text = String(decoding: result.output ?? Data(), as: UTF8.self)
+            offset = result.nextOffset ?? offset + Int64(result.output?.count ?? 0)
+            if let code = result.exitCode {
+                try await send(Self.message("finished", console: text.isEmpty ? [] : [("stdout", text)], exitCode: code))
+                return
+            }
+            if !text.isEmpty { try await send(Self.message("continued", console: [("stdout", text)], exitCode: nil)) }
+        }
+    }
+
+    /// A result message as the client reads it: `status`, `console` (`[[kind, text], …]`), `exitCode`, `files`,
+    /// `options`.
+    static func message(_ status: String, console: [(String, String)], exitCode: Int?) -> JSONValue {
+        var pairs: [(key: String, value: JSONValue)] = [
+            ("status", .string(status)),
+            ("console", .array(console.map { .array([.string($0.0), .string($0.1)]) })),
+            ("files", .array([])), ("options", .object([])),
+        ]
+        if let exitCode { pairs.append(("exitCode", .number(Double(exitCode)))) }
+        return .object(pairs)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import NIOHTTP1
+import Testing
+@testable import ManagerCore
+
+/// `backend.ai run` as a researcher types it: the session is created (waiting until RUNNING), the code runs in a new
+/// sandbox of the session through the execute WebSocket, its output comes back, and `--rm` removes the session.
+@Suite("run", .serialized)
+struct RunTests {
+    @Test("run --rm -c 'print(6*7)' prints 42 and leaves no session; --exec runs uploaded files; an unknown language says to use --exec")
+    func run() async throws {
+        let setup = try await SandboxTests.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        let result = try await setup.cli.run(["run", "--rm", "-c", "print(6*7)", "python:3.11"], timeout: .seconds(90))
+        #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
+        #expect(result.stdout.split(separator: "\n").contains("42"), "\(result.stdout) \(result.stderr)")
+        #expect((result.stdout + result.stderr).contains("exit code = 0"), "\(result.stdout) \(result.stderr)")
+        // --rm: the session ended (its agent stops it).
+        let live: Int = try #require(try await setup.pool.query(
+            "SELECT count(*)::int AS n FROM sessions WHERE status NOT IN ('TERMINATED', 'CANCELLED', 'ERROR', 'TERMINATING')"
+        ).first?.decode("n"))
+        #expect(live == 0)
+
+        // It runs as the sandbox's user, in /home/work, with the session's own files.
+        let inside = try await setup.cli.run(
+            ["run", "--rm", "-c", "import os; print(os.getuid(), os.getcwd()); raise SystemExit(3)", "python:3.11"], timeout: .seconds(90))
+        #expect(inside.stdout.contains("1000 /home/work"), "\(inside.stdout) \(inside.stderr)")
+        #expect((inside.stdout + inside.stderr).contains("exit code = 3"), "\(inside.stdout) \(inside.stderr)")
+
+        let local = try TestEnvironment.current().scratchDirectory("run-files")
+        try Data("print('from main', 7 * 6)\n".utf8).write(to: local.appendingPathComponent("main.py"))
+        let exec = try await setup.cli.run(
+            ["run", "--rm", "--exec", "python3 main.py", "python:3.11", "main.py"], timeout: .seconds(90), in: local)
+        #expect(exec.stdout.contains("from main 42"), "status \(exec.status) OUT \(exec.stdout) ERR \(exec.stderr.suffix(3000))")
+
+        let unknown = try await setup.cli.run(["run", "--rm", "-c", "1+1", "mystery-lang:1"], timeout: .seconds(90))
+        #expect((unknown.stdout + unknown.stderr).contains("--exec"), "\(unknown.stdout) \(unknown.stderr)")
+
+        // Without an upgrade the endpoint says what it needs.
+        _ = try await setup.cli.run(["session", "create", "-c", "exec sleep 300", "-t", "kept", "python:3.11"])
+        let plain = try await setup.manager.admin.send(.GET, "/stream/session/kept/execute")
+        #expect(plain.status == 400 && plain.text.contains("WebSocket"), "\(plain.text)")
+        try await setup.manager.stop()
+    }
+}

@@ -3,7 +3,7 @@ import GraphQL
 import OrderedCollections
 import SchedulerKit
 
-/// `agent_list` for `backend.ai admin agent list` (admins only).
+/// `agent_list` and `agent` for `backend.ai admin agent list|info` (admins only).
 enum AgentSchema {
     static func object() throws -> GraphQLObjectType {
         try GraphQLObjectType(
@@ -37,7 +37,7 @@ enum AgentSchema {
             "architecture": agent.architecture, "scaling_group": agent.scalingGroup, "schedulable": agent.schedulable,
             "available_slots": agent.availableSlots, "occupied_slots": agent.occupiedSlots, "addr": agent.addr,
             "first_contact": agent.firstContact, "lost_at": agent.lostAt, "version": agent.version,
-            "live_stat": JSONValue.object([]), "compute_plugins": JSONValue.object([]),
+            "live_stat": nil as (any Sendable)?, "compute_plugins": JSONValue.object([]),
             "hardware_metadata": JSONValue.object([]), "local_config": JSONValue.object([]),
             "cpu_cur_pct": 0.0, "mem_cur_bytes": 0.0,
         ]
@@ -65,6 +65,16 @@ enum AgentSchema {
                     let (items, total) = try await context.agents.list(
                         status: status, scalingGroup: args["scaling_group"].string, limit: limit, offset: offset)
                     return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
+                }),
+            // `admin agent info ID`.
+            "agent": GraphQLField(
+                type: object, args: ["agent_id": GraphQLArgument(type: GraphQLNonNull(GraphQLString))],
+                resolve: { _, args, context, _ in
+                    let context = try GraphQLResolveInfo.context(context)
+                    try context.requireAdmin()
+                    guard let id = args["agent_id"].string, id.count <= 64 else { return nil as [String: any Sendable]? }
+                    let (items, _) = try await context.agents.list(status: nil, scalingGroup: nil, id: id, limit: 1, offset: 0)
+                    return items.first.map(Self.row)
                 }),
         ]
     }

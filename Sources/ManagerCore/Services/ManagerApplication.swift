@@ -79,10 +79,14 @@ public struct ManagerApplication {
             keypairs: PostgresKeypairStore(pool: pool), maxClockSkew: auth.maxClockSkew, cache: keypairCache,
             limiter: limiter, addresses: AddressBudget(burst: auth.unknownKeyBurst, perSecond: Double(auth.unknownKeyRate)))
         router.add(middleware: authentication)
+        let managerStateStore = PostgresManagerStateStore(pool: pool)
+        let managerState = ManagerState(store: managerStateStore)
+        router.add(middleware: FreezeMiddleware(state: managerState))
         // `Upgrade: websocket` requests are matched here first (`run`'s execute stream), through the same checks.
         let webSocketRouter = Router(context: ManagerRequestContext.self)
         webSocketRouter.add(middleware: ProblemMiddleware(maxBodySize: self.config.server.maxBodySize))
         webSocketRouter.add(middleware: authentication)
+        webSocketRouter.add(middleware: FreezeMiddleware(state: managerState))
         let volumes = StorageVolumes(self.config.storage)
         try volumes.prepare()
         let sessions = PostgresSessionStore(pool: pool, volumes: volumes, registry: registry)
@@ -107,6 +111,10 @@ public struct ManagerApplication {
         let executeRoutes = SessionExecuteRoutes(execution: SessionExecution(files: sessionFiles))
         executeRoutes.register(webSockets: webSocketRouter)
         executeRoutes.register(on: router)
+        ManagerRoutes(
+            store: managerStateStore, state: managerState, sessions: sessions, maxBodySize: maxBody, nodeID: self.config.localAgentID,
+            serviceAddress: "\(self.config.server.host):\(self.config.server.port)", heartbeatTimeout: self.config.agents.heartbeatTimeout
+        ).register(on: router)
         let streamQuota = StreamQuota(maxPerKeypair: auth.maxStreamsPerKeypair)
         SessionEventRoutes(
             sessions: sessions, broadcaster: broadcaster, retention: PostgresRetentionStore(pool: pool), quota: streamQuota)
@@ -188,11 +196,13 @@ public struct ManagerApplication {
         let logger = self.logger
         let host = self.config.server.host
         let idleTimeout = self.config.server.idleTimeout
+        let idle: TimeAmount? = idleTimeout > .zero
+            ? .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
+            : nil
         let app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(http1: .init(
-                idleTimeout: idleTimeout > .zero ? .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000
-                    + idleTimeout.components.attoseconds / 1_000_000_000) : nil))),
+            server: GuardedHTTPChannel.builder(
+                webSocketRouter: webSocketRouter, configuration: .init(http1: .init(idleTimeout: idle)), headTimeout: idle),
             configuration: .init(address: .hostname(host, port: self.config.server.port), serverName: "session-manager"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")",

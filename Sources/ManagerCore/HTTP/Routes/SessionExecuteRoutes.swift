@@ -55,7 +55,7 @@ struct SessionExecuteRoutes {
 
     /// The same path without an upgrade: a 400 saying what it needs.
     func register(on router: Router<ManagerRequestContext>) {
-        router.get(RouterPath(Self.path)) { request, context -> Response in
+        router.get("/stream/session/:name/execute") { request, context -> Response in
             let target = try SessionRoutes.target(request, context: context)
             _ = try await self.execution.files.running(target.reference, owner: target.owner, caller: target.caller)
             throw APIError.invalidAPIParams("This endpoint is a WebSocket: open it with 'Upgrade: websocket'.")

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import Prometheus
 
-/// Version negotiation, announcement, health, metrics and the OpenAPI document (`HTTP/OpenAPI/openapi.yaml`, built in).
+/// Version negotiation, health, metrics and the OpenAPI document (`HTTP/OpenAPI/openapi.yaml`, built in).
 struct SystemRoutes {
     static let apiVersion = "v7.20230615"
     static let managerVersion = ManagerVersion.current
@@ -17,10 +17,6 @@ struct SystemRoutes {
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/") { _, _ in
             try JSONResponse.make(["version": Self.apiVersion, "manager": Self.managerVersion])
-        }
-        router.get("/manager/announcement") { _, context in
-            _ = try context.requireIdentity()
-            return try JSONResponse.make(Announcement(enabled: false, message: ""))
         }
         router.get("/health") { _, _ in
             let report = await self.health.check()
@@ -48,11 +44,6 @@ struct SystemRoutes {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
-    }
-
-    struct Announcement: Encodable {
-        let enabled: Bool
-        let message: String
     }
 }
 

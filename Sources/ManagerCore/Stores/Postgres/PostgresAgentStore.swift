@@ -293,8 +293,13 @@ public struct AgentRecord: Sendable {
 
 extension PostgresAgentStore {
     /// Agents with a status (and optionally a scaling group), with occupancy summed from their sessions.
-    public func list(status: String?, scalingGroup: String?, limit: Int, offset: Int) async throws -> (items: [AgentRecord], total: Int) {
-        let filter: SQL = "(\(status)::text IS NULL OR a.status = \(status)) AND (\(scalingGroup)::text IS NULL OR a.scaling_group = \(scalingGroup))"
+    public func list(
+        status: String?, scalingGroup: String?, id: String? = nil, limit: Int, offset: Int
+    ) async throws -> (items: [AgentRecord], total: Int) {
+        let filter: SQL = """
+            (\(status)::text IS NULL OR a.status = \(status)) AND (\(scalingGroup)::text IS NULL OR a.scaling_group = \(scalingGroup))
+            AND (\(id)::text IS NULL OR a.id = \(id))
+            """
         let total: Int = try await self.pool.query("SELECT count(*) AS n FROM agents a WHERE \(filter)").first?.decode("n") ?? 0
         let rows = try await self.pool.query(
             """

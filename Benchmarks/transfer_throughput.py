@@ -99,7 +99,7 @@ def main():
             url = f"{grant['url']}?token={grant['token']}"
             results["curl upload"].append(timed([
                 "curl", "-sf", "-X", "PATCH", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0",
-                "-H", "Content-Type: application/offset+octet-stream", "--data-binary", "@" + source, url]))
+                "-H", "Content-Type: application/offset+octet-stream", "-H", "Expect:", "-T", source, url]))
             grant = call(args, "POST", "/folders/xfer/request-download", {"path": "raw.bin"})
             out = os.path.join(args.scratch, "raw-down.bin")
             results["curl download"].append(timed(["curl", "-sf", "-o", out, f"{grant['url']}?token={grant['token']}"]))

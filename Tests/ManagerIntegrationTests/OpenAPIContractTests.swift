@@ -101,12 +101,15 @@ import Testing
             try environment.schemathesisExecutable,
             ["run", "\(manager.endpoint)/openapi.yaml",
              "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+             // Freezing the daemon (PUT /manager/status, allowed to the admin it signs as) would turn every later
+             // request into a 503; OperatorTests covers that route.
+             "--exclude-operation-id", "setManagerStatus",
              "--max-examples", examples, "--request-timeout", "2", "--seed", "20261123", "--workers", "2", "--no-color"],
             environment: env, currentDirectory: try environment.scratchDirectory("schemathesis"), timeout: .seconds(3600))
         let output = run.stdout + run.stderr
         let summary = output.split(separator: "\n").drop { !$0.contains("SUMMARY") }.joined(separator: "\n")
         #expect(run.status == 0, "schemathesis failed:\n\(output.suffix(6000))")
-        #expect(output.contains("Tested: 61"), "\(summary)")
+        #expect(output.contains("Tested: 60"), "\(summary)")
         // "Test cases:\n  N generated, N passed": the run really generated cases, and all passed.
         let counts = try #require(try Regex(#"(\d+) generated, (\d+) passed"#).firstMatch(in: output), "\(summary)")
         let generated = Int(counts.output[1].substring ?? "") ?? 0

@@ -13,6 +13,8 @@ struct GraphQLContext: Sendable {
     let policies: any ResourcePolicyStore
     /// Forgotten entries take effect at once on this replica (`modify_keypair`).
     let keypairCache: KeypairCache?
+    /// Users and keypairs (`AccountSchema`); nil where no database backs the schema (the fuzz target).
+    var accounts: PostgresAccountStore? = nil
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

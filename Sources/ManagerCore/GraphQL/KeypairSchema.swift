@@ -6,13 +6,22 @@ import OrderedCollections
 /// resource policy, rate limit), as `backend.ai admin keypair` sends them.
 enum KeypairSchema {
     static func object() throws -> GraphQLObjectType {
-        try GraphQLObjectType(
+        let userInfo = try GraphQLObjectType(
+            name: "UserInfo", fields: ["full_name": GraphQLField(type: GraphQLString), "email": GraphQLField(type: GraphQLString)])
+        return try GraphQLObjectType(
             name: "KeyPair",
             fields: [
                 "user_id": GraphQLField(type: GraphQLString), "access_key": GraphQLField(type: GraphQLString),
                 "secret_key": GraphQLField(type: GraphQLString), "is_active": GraphQLField(type: GraphQLBoolean),
                 "is_admin": GraphQLField(type: GraphQLBoolean), "resource_policy": GraphQLField(type: GraphQLString),
                 "rate_limit": GraphQLField(type: GraphQLInt),
+                // What `admin keypair list|info` show (null where this daemon keeps nothing).
+                "user_info": GraphQLField(type: userInfo), "projects": GraphQLField(type: GraphQLList(GraphQLString)),
+                "created_at": GraphQLField(type: GraphQLScalars.dateTime), "modified_at": GraphQLField(type: GraphQLScalars.dateTime),
+                "last_used": GraphQLField(type: GraphQLScalars.dateTime), "concurrency_used": GraphQLField(type: GraphQLInt),
+                "ssh_public_key": GraphQLField(type: GraphQLString), "ssh_private_key": GraphQLField(type: GraphQLString),
+                "dotfiles": GraphQLField(type: GraphQLString), "bootstrap_script": GraphQLField(type: GraphQLString),
+                "num_queries": GraphQLField(type: GraphQLInt),
             ])
     }
 
@@ -35,6 +44,11 @@ enum KeypairSchema {
                     if let requested = args["access_key"].string, requested != key.rawValue {
                         try context.requireAdmin()
                         key = AccessKey(requested)
+                    }
+                    // With the account store, the fields `admin keypair info` shows (created_at, user_info, …).
+                    if let accounts = context.accounts, let record = try await context.keypairs.keypair(key) {
+                        let rows = try await accounts.keypairs(email: record.email, isActive: nil, limit: 1000, offset: 0).items
+                        if let row = rows.first(where: { $0.record.accessKey == key }) { return AccountSchema.keypairRow(row) }
                     }
                     return try await context.keypairs.keypair(key).map(Self.row)
                 }),

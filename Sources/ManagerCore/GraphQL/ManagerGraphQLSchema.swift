@@ -18,6 +18,9 @@ enum ManagerGraphQLSchema {
         let keypair = try KeypairSchema.object()
         for (name, field) in KeypairSchema.queryFields(object: keypair) { queryFields[name] = field }
         for (name, field) in try KeypairSchema.mutationFields() { mutationFields[name] = field }
+        let user = try AccountSchema.userObject()
+        for (name, field) in try AccountSchema.queryFields(user: user, keypair: keypair) { queryFields[name] = field }
+        for (name, field) in try AccountSchema.mutationFields(user: user, keypair: keypair) { mutationFields[name] = field }
         let schema = try GraphQLSchema(
             query: try GraphQLObjectType(name: "Query", fields: queryFields),
             mutation: try GraphQLObjectType(name: "Mutation", fields: mutationFields))

@@ -17,6 +17,7 @@ struct GraphQLRoutes {
     let images: PostgresImageStore
     let policies: any ResourcePolicyStore
     let keypairCache: KeypairCache?
+    var accounts: PostgresAccountStore? = nil
     let maxBodySize: Int
     let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
@@ -50,7 +51,7 @@ struct GraphQLRoutes {
                         context: GraphQLContext(
                             identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
                             sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images,
-                            policies: self.policies, keypairCache: self.keypairCache),
+                            policies: self.policies, keypairCache: self.keypairCache, accounts: self.accounts),
                         variableValues: body.variables ?? [:], operationName: body.operationName)
                 }
             } catch let error as GraphQLError {

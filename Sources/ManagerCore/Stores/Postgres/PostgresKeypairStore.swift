@@ -24,10 +24,16 @@ public struct PostgresKeypairStore: KeypairStore {
             resourcePolicy: try row.decode("resource_policy"), rateLimit: try row.decode("rate_limit"))
     }
 
-    public func createKeypair(email: String, isAdmin: Bool) async throws -> KeypairRecord {
+    /// A new access key (Backend.AI's `AKIA` + 16) and secret key (40 characters).
+    static func newKeys() -> (AccessKey, String) {
         let accessKey = AccessKey("AKIA" + Self.randomText(length: 16, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"))
         let secretKey = Self.randomText(
             length: 40, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        return (accessKey, secretKey)
+    }
+
+    public func createKeypair(email: String, isAdmin: Bool) async throws -> KeypairRecord {
+        let (accessKey, secretKey) = Self.newKeys()
         let username = String(email.split(separator: "@").first ?? Substring(email))
         let role = isAdmin ? "superadmin" : "user"
         return try await self.pool.withTransaction { tx in

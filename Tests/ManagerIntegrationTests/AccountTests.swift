@@ -25,6 +25,17 @@ struct AccountTests {
         let short = try await setup.cli.run(["admin", "user", "add", "default", "bob@example.com", "short"])
         #expect((short.stdout + short.stderr).contains("password"), "\(short.stdout) \(short.stderr)")
 
+        // Domains and projects: an admin sees them all, a user their own.
+        let groups = try await setup.cli.run(["admin", "group", "list"])
+        #expect(groups.status == 0 && groups.stdout.contains("default"), "\(groups.stdout) \(groups.stderr)")
+        let groupID: UUID = try #require(try await setup.pool.query("SELECT id FROM groups WHERE name = 'default'").first?.decode("id"))
+        let groupInfo = try await setup.cli.run(["admin", "group", "info", groupID.uuidString.lowercased()])
+        #expect(groupInfo.status == 0 && groupInfo.stdout.contains("default"), "\(groupInfo.stdout) \(groupInfo.stderr)")
+        let domains = try await setup.cli.run(["admin", "domain", "list"])
+        #expect(domains.status == 0 && domains.stdout.contains("default"), "\(domains.stdout) \(domains.stderr)")
+        let domainInfo = try await setup.cli.run(["admin", "domain", "info", "default"])
+        #expect(domainInfo.status == 0 && domainInfo.stdout.contains("default"), "\(domainInfo.stdout) \(domainInfo.stderr)")
+
         let users = try await setup.cli.run(["admin", "user", "list"])
         #expect(users.status == 0 && users.stdout.contains("ada@example.com"), "\(users.stdout) \(users.stderr)")
         let userInfo = try await setup.cli.run(["admin", "user", "info", "--email", "ada@example.com"])

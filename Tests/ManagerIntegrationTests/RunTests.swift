@@ -36,6 +36,16 @@ struct RunTests {
         let unknown = try await setup.cli.run(["run", "--rm", "-c", "1+1", "mystery-lang:1"], timeout: .seconds(90))
         #expect((unknown.stdout + unknown.stderr).contains("--exec"), "\(unknown.stdout) \(unknown.stderr)")
 
+        // `task-logs ID`: a batch session's output, as text.
+        _ = try await setup.cli.run(["session", "create", "--type", "batch", "-c", "echo task-output-7", "-t", "logged", "python:3.11"])
+        let logged = try #require(try await setup.probe.waitFor(["logged"], in: ["TERMINATED"])["logged"])
+        try await eventually("the output to arrive", timeout: .seconds(10)) {
+            try await setup.cli.run(["task-logs", logged.id.uuidString.lowercased()]).stdout.contains("task-output-7")
+        }
+        let stranger = try await setup.manager.createUserKeypair(email: "logs-stranger@example.com")
+        let other = SignedClient(endpoint: setup.manager.endpoint, accessKey: stranger.accessKey, secretKey: stranger.secretKey)
+        #expect(try await other.send(.GET, "/session/_/logs?taskId=\(logged.id.uuidString.lowercased())").status == 404)
+
         // Without an upgrade the endpoint says what it needs.
         _ = try await setup.cli.run(["session", "create", "-c", "exec sleep 300", "-t", "kept", "python:3.11"])
         let plain = try await setup.manager.admin.send(.GET, "/stream/session/kept/execute")

@@ -15,6 +15,8 @@ struct GraphQLContext: Sendable {
     let keypairCache: KeypairCache?
     /// Users and keypairs (`AccountSchema`); nil where no database backs the schema (the fuzz target).
     var accounts: PostgresAccountStore? = nil
+    /// Domains and projects (`OrganizationSchema`); nil likewise.
+    var organization: PostgresOrganizationStore? = nil
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

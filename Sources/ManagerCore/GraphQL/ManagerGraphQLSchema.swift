@@ -21,6 +21,7 @@ enum ManagerGraphQLSchema {
         let user = try AccountSchema.userObject()
         for (name, field) in try AccountSchema.queryFields(user: user, keypair: keypair) { queryFields[name] = field }
         for (name, field) in try AccountSchema.mutationFields(user: user, keypair: keypair) { mutationFields[name] = field }
+        for (name, field) in try OrganizationSchema.queryFields() { queryFields[name] = field }
         let schema = try GraphQLSchema(
             query: try GraphQLObjectType(name: "Query", fields: queryFields),
             mutation: try GraphQLObjectType(name: "Mutation", fields: mutationFields))

@@ -97,6 +97,7 @@ public struct ManagerApplication {
             schema: try ManagerGraphQLSchema.make(), keypairs: keypairs, scalingGroups: PostgresScalingGroupStore(pool: pool),
             sessions: sessions, agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), images: PostgresImageStore(pool: pool),
             policies: PostgresResourcePolicyStore(pool: pool), keypairCache: keypairCache, accounts: PostgresAccountStore(pool: pool),
+            organization: PostgresOrganizationStore(pool: pool),
             maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
         ScalingGroupRoutes(scalingGroups: PostgresScalingGroupStore(pool: pool)).register(on: router)

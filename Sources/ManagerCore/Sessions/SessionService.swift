@@ -62,10 +62,14 @@ struct SessionService: Sendable {
         }
     }
 
-    /// The session `reference` (a name or an id) of `owner`, if the caller may see it.
-    func find(_ reference: String, owner: AccessKey, caller: Identity) async throws -> SessionRecord {
-        guard let session = try await self.sessions.session(nameOrID: reference, owner: owner),
-            caller.isAdmin || session.accessKey == caller.accessKey
+    /// The session `reference` (a name or an id) of `owner`, if the caller may see it; with `anyOwnerForAdmins`, an
+    /// admin's id finds the session whoever owns it.
+    func find(_ reference: String, owner: AccessKey, caller: Identity, anyOwnerForAdmins: Bool = false) async throws -> SessionRecord {
+        var found = try await self.sessions.session(nameOrID: reference, owner: owner)
+        if found == nil, anyOwnerForAdmins, caller.isAdmin, let id = UUID(uuidString: reference) {
+            found = try await self.sessions.session(id: id)
+        }
+        guard let session = found, caller.isAdmin || session.accessKey == caller.accessKey
         else {
             throw APIError.notFound("session-not-found", title: "No such session.", msg: "No session named or with id '\(reference)'.")
         }

@@ -4,6 +4,9 @@ import Hummingbird
 import Logging
 import NIOCore
 import SchedulerKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The storage endpoint this daemon serves itself (Backend.AI's storage-proxy role, in-process), reached with the
 /// signed token of `request-upload` / `request-download` (`?token=`) instead of a keypair signature:
@@ -19,7 +22,7 @@ struct StorageRoutes {
     static let uploadPath = "/storage/upload"
     static let downloadPath = "/storage/download"
     static let prefix = "/storage/"
-    static let chunk = 1 << 20
+    static let chunk = 4 << 20
 
     let folders: PostgresVFolderStore
     let volumes: StorageVolumes
@@ -106,24 +109,29 @@ struct StorageRoutes {
             throw VFolderFileRoutes.apiError(failure)
         }
         var written = offset
+        // The body arrives in pieces of tens of KiB; they are gathered into `Self.chunk`-sized batches, each written
+        // in one hop to the blocking executor (one hop per piece cost most of an upload's time).
+        var pending: [ByteBuffer] = []
+        var pendingBytes = 0
+        func flush() async throws {
+            guard !pending.isEmpty else { return }
+            let batch = pending
+            pending = []
+            pendingBytes = 0
+            let count = try await BlockingExecutor.shared.run(name: "tus-write") { try Self.write(batch, to: descriptor) }
+            written += Int64(count)
+        }
         do {
             for try await buffer in request.body {
-                guard written + Int64(buffer.readableBytes) <= size else {
+                guard written + Int64(pendingBytes) + Int64(buffer.readableBytes) <= size else {
+                    try await flush()
                     throw APIError.tooLarge(limit: Int(clamping: size - offset))
                 }
-                let bytes = Array(buffer.readableBytesView)
-                try await BlockingExecutor.shared.run(name: "tus-write") {
-                    try bytes.withUnsafeBytes { raw in
-                        var done = 0
-                        while done < raw.count {
-                            let count = write(descriptor, raw.baseAddress! + done, raw.count - done)
-                            guard count > 0 else { throw FolderFiles.Failure.io(FolderFiles.uploadsDirectory, errno) }
-                            done += count
-                        }
-                    }
-                }
-                written += Int64(bytes.count)
+                pending.append(buffer)
+                pendingBytes += buffer.readableBytes
+                if pendingBytes >= Self.chunk { try await flush() }
             }
+            try await flush()
             close(descriptor)
         } catch {
             close(descriptor)
@@ -135,6 +143,24 @@ struct StorageRoutes {
             context.logger.info("upload complete", metadata: ["vfolder_id": "\(token.folder)", "bytes": "\(size)"])
         }
         return Self.tusResponse(.noContent, [Self.uploadOffset: String(written)])
+    }
+
+    /// Writes every byte of `buffers` to `descriptor`, in order; returns how many.
+    static func write(_ buffers: [ByteBuffer], to descriptor: Int32) throws -> Int {
+        var total = 0
+        for buffer in buffers {
+            try buffer.withUnsafeReadableBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let count = Glibc.write(descriptor, raw.baseAddress.map { $0 + done }, raw.count - done)
+                    if count < 0, errno == EINTR { continue }
+                    guard count > 0 else { throw FolderFiles.Failure.io(FolderFiles.uploadsDirectory, errno) }
+                    done += count
+                }
+            }
+            total += buffer.readableBytes
+        }
+        return total
     }
 
     // MARK: - Download
@@ -174,14 +200,20 @@ struct StorageRoutes {
             while position <= last {
                 let count = Int(min(Int64(Self.chunk), last - position + 1))
                 let at = position
-                let bytes = try await BlockingExecutor.shared.run(name: "download-read") { () -> [UInt8] in
-                    var buffer = [UInt8](repeating: 0, count: count)
-                    let read = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, off_t(at)) }
-                    guard read > 0 else { throw FolderFiles.Failure.io("download", read == 0 ? EIO : errno) }
-                    return Array(buffer.prefix(read))
+                // Read straight into the buffer that is sent (no second copy).
+                let buffer = try await BlockingExecutor.shared.run(name: "download-read") { () -> ByteBuffer in
+                    var buffer = ByteBufferAllocator().buffer(capacity: count)
+                    var failure: Int32 = 0
+                    buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
+                        let read = pread(descriptor, raw.baseAddress, count, off_t(at))
+                        if read <= 0 { failure = read == 0 ? EIO : errno }
+                        return max(0, read)
+                    }
+                    guard failure == 0 else { throw FolderFiles.Failure.io("download", failure) }
+                    return buffer
                 }
-                try await writer.write(ByteBuffer(bytes: bytes))
-                position += Int64(bytes.count)
+                try await writer.write(buffer)
+                position += Int64(buffer.readableBytes)
             }
             try await writer.finish(nil)
         })

@@ -18,6 +18,7 @@ struct GraphQLRoutes {
     let policies: any ResourcePolicyStore
     let keypairCache: KeypairCache?
     var accounts: PostgresAccountStore? = nil
+    var organization: PostgresOrganizationStore? = nil
     let maxBodySize: Int
     let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
@@ -51,7 +52,8 @@ struct GraphQLRoutes {
                         context: GraphQLContext(
                             identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
                             sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images,
-                            policies: self.policies, keypairCache: self.keypairCache, accounts: self.accounts),
+                            policies: self.policies, keypairCache: self.keypairCache, accounts: self.accounts,
+                            organization: self.organization),
                         variableValues: body.variables ?? [:], operationName: body.operationName)
                 }
             } catch let error as GraphQLError {

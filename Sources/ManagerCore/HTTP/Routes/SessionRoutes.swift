@@ -122,8 +122,19 @@ struct SessionRoutes {
             body: .init(byteBuffer: ByteBuffer(string: body.text)))
     }
 
-    /// The output the agent reported (its last MiB), as `{"result": {"logs": "..."}}`.
+    /// The output the agent reported (its last MiB), as `{"result": {"logs": "..."}}`; `GET /session/_/logs?taskId=`
+    /// (`backend.ai task-logs ID`, a batch session's id) answers the same output as plain text.
     @Sendable func logs(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        if context.parameters.get("name") == "_" {
+            let caller = try context.requireIdentity()
+            guard let text: String = request.uri.queryParameters.get("taskId"), let id = UUID(uuidString: text) else {
+                throw APIError.invalidAPIParams("'taskId' must be the id of a session (or its kernel).")
+            }
+            let session = try await self.service.find(id.uuidString.lowercased(), owner: caller.accessKey, caller: caller, anyOwnerForAdmins: true)
+            let output = try await self.service.sessions.logs(of: session.id)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: output)))
+        }
         let target = try Self.target(request, context: context)
         let text = try await self.service.logs(target.reference, owner: target.owner, caller: target.caller)
         let body = JSONValue.object([("result", .object([("logs", .string(text))]))])

@@ -60,7 +60,8 @@ extension AgentState {
 
     /// The run's output from `offset` (waiting up to half a second for some, or for its end).
     func output(_ request: AgentProtocol.FileRequest) async -> AgentProtocol.FileResult {
-        guard let runID = request.run, self.executions[runID] != nil else {
+        // A run is read only through the session it was started in.
+        guard let runID = request.run, self.executions[runID]?.sessionID == request.sessionID else {
             return .init(id: request.id, problem: .init(.notFound, "No execution '\((request.run ?? "").prefix(64))' on this agent."))
         }
         let offset = max(0, request.offset ?? 0)

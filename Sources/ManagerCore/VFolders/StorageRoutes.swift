@@ -22,7 +22,10 @@ struct StorageRoutes {
     static let uploadPath = "/storage/upload"
     static let downloadPath = "/storage/download"
     static let prefix = "/storage/"
-    static let chunk = 4 << 20
+    /// Bytes read per download hop (read straight into the buffer sent).
+    static let chunk = 1 << 20
+    /// Bytes gathered from an upload's body before one write.
+    static let uploadBatch = 4 << 20
 
     let folders: PostgresVFolderStore
     let volumes: StorageVolumes
@@ -109,7 +112,7 @@ struct StorageRoutes {
             throw VFolderFileRoutes.apiError(failure)
         }
         var written = offset
-        // The body arrives in pieces of tens of KiB; they are gathered into `Self.chunk`-sized batches, each written
+        // The body arrives in pieces of tens of KiB; they are gathered into `Self.uploadBatch`-sized batches, each written
         // in one hop to the blocking executor (one hop per piece cost most of an upload's time).
         var pending: [ByteBuffer] = []
         var pendingBytes = 0
@@ -129,7 +132,7 @@ struct StorageRoutes {
                 }
                 pending.append(buffer)
                 pendingBytes += buffer.readableBytes
-                if pendingBytes >= Self.chunk { try await flush() }
+                if pendingBytes >= Self.uploadBatch { try await flush() }
             }
             try await flush()
             close(descriptor)

@@ -97,18 +97,26 @@ stop_redis() {
 SCHEMATHESIS_VERSION=4.32.5
 ensure_schemathesis_venv() {
   local venv=$1
-  if [ ! -x "$venv/bin/st" ] || ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    log "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+  local constraints stamp
+  constraints="$(dirname "${BASH_SOURCE[0]}")/schemathesis-constraints.txt"
+  stamp=$(sha256sum "$constraints" | cut -c1-16)
+  if [ ! -x "$venv/bin/st" ] || [ "$(cat "$venv/.constraints" 2>/dev/null)" != "$stamp" ]; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION (every dependency pinned) into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    "$venv/bin/pip" install -q --disable-pip-version-check -c "$constraints" "schemathesis==$SCHEMATHESIS_VERSION"
+    echo "$stamp" > "$venv/.constraints"
   fi
 }
 
 ensure_client_venv() {
   local venv=$1
-  if [ ! -x "$venv/bin/backend.ai" ]; then
-    log "installing backend.ai-client 23.9.10 into $venv"
+  local constraints stamp
+  constraints="$(dirname "${BASH_SOURCE[0]}")/client-constraints.txt"
+  stamp=$(sha256sum "$constraints" | cut -c1-16)
+  if [ ! -x "$venv/bin/backend.ai" ] || [ "$(cat "$venv/.constraints" 2>/dev/null)" != "$stamp" ]; then
+    log "installing backend.ai-client 23.9.10 (every dependency pinned) into $venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'backend.ai-client==23.9.10' 'yarl==1.9.4'
+    "$venv/bin/pip" install -q --disable-pip-version-check -c "$constraints" 'backend.ai-client==23.9.10' 'yarl==1.9.4'
+    echo "$stamp" > "$venv/.constraints"
   fi
 }

@@ -16,6 +16,12 @@ from urllib.parse import urlsplit
 import requests
 import schemathesis
 
+# Imported here, once, before `--workers 2` starts its threads: the first request imports the transports, anyio's
+# lazy importer compiles a module to an AST on import, and two threads doing that at once trip CPython 3.11's
+# shared AST recursion counter ("SystemError: AST constructor recursion depth mismatch", a failed CI run).
+import schemathesis.transport.asgi  # noqa: F401,E402
+import schemathesis.transport.wsgi  # noqa: F401,E402
+
 API_VERSION = "v7.20230615"
 EMPTY_BODY_HASH = hashlib.sha256(b"").hexdigest()
 

@@ -74,7 +74,7 @@ struct AccountTests {
         #expect((kept.stdout + kept.stderr).contains("deactivate"), "\(kept.stdout) \(kept.stderr)")
         let deactivated = try await setup.cli.run(["admin", "keypair", "deactivate", accessKey])
         #expect(deactivated.status == 0, "\(deactivated.stdout) \(deactivated.stderr)")
-        let gone = try await ada.run(["session", "list"])
+        let gone = try await ada.run(["admin", "keypair", "info"])
         #expect(gone.status != 0, "a deactivated keypair still signs: \(gone.stdout)")
         _ = try await setup.cli.run(["admin", "keypair", "add", "ada@example.com", "default"])
         let spare: String = try #require(try await setup.pool.query(

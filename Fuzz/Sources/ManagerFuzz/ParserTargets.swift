@@ -185,12 +185,16 @@ enum ParserTargets {
         if let seconds = RelativeTime.seconds(parsing: text) {
             require(seconds.isFinite && abs(seconds) <= TimeDuration.maxSeconds, "a relative time out of range")
         }
-        // The list filter and order languages, and their SQL: only whitelisted fields compile.
-        if case .success(let filter) = ListFilter.parse(text), (try? SessionListFilterSQL.condition(filter)) != nil {
-            require(filter.fields.allSatisfy { SessionListFilterSQL.fields[$0] != nil }, "a filter on a field outside the whitelist compiled")
-        }
-        if case .success(let orders) = ListOrder.parse(text), (try? SessionListFilterSQL.orderBy(orders)) != nil {
-            require(orders.allSatisfy { SessionListFilterSQL.fields[$0.field] != nil }, "an order on a field outside the whitelist compiled")
+        // The list filter and order languages, and their SQL for each list: only whitelisted fields compile.
+        let filter = try? ListFilter.parse(text).get()
+        let orders = try? ListOrder.parse(text).get()
+        for list in [ListFilterSQL.sessions, .users, .keypairs] {
+            if let filter, (try? list.condition(filter)) != nil {
+                require(filter.fields.allSatisfy { list.fields[$0] != nil }, "a filter on a field outside the whitelist compiled")
+            }
+            if let orders, (try? list.orderBy(orders)) != nil {
+                require(orders.allSatisfy { list.fields[$0.field] != nil }, "an order on a field outside the whitelist compiled")
+            }
         }
         if let json = try? JSONValue.parse(text) {
             _ = ResourceSlots.parse(json)

@@ -104,12 +104,17 @@ enum AccountSchema {
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
                     try context.requireAdmin()
-                    if let filter = args["filter"].string, !filter.isEmpty { throw GraphQLFailure("filter: user_list takes no filter yet") }
                     let (limit, offset) = try GraphQLPage.bounds(args)
+                    let (filter, order) = try GraphQLPage.filterAndOrder(args)
                     let group = args["group_id"].string.flatMap(UUID.init(uuidString:))
-                    let (items, total) = try await accounts(context).users(
-                        domain: args["domain_name"].string, group: group, status: try status(args), limit: limit, offset: offset)
-                    return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
+                    do {
+                        let (items, total) = try await accounts(context).users(
+                            domain: args["domain_name"].string, group: group, status: try status(args), filter: filter, order: order,
+                            limit: limit, offset: offset)
+                        return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
+                    } catch let refusal as ListFilterSQL.Refusal {
+                        throw GraphQLFailure("filter/order: \(refusal)")
+                    }
                 }),
             "keypairs": GraphQLField(
                 type: GraphQLList(keypair),
@@ -134,11 +139,16 @@ enum AccountSchema {
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
                     try context.requireAdmin()
-                    if let filter = args["filter"].string, !filter.isEmpty { throw GraphQLFailure("filter: keypair_list takes no filter yet") }
                     let (limit, offset) = try GraphQLPage.bounds(args)
-                    let (items, total) = try await accounts(context).keypairs(
-                        email: args["email"].string, isActive: args["is_active"].bool, limit: limit, offset: offset)
-                    return ["items": items.map(Self.keypairRow), "total_count": total] as [String: any Sendable]
+                    let (filter, order) = try GraphQLPage.filterAndOrder(args)
+                    do {
+                        let (items, total) = try await accounts(context).keypairs(
+                            email: args["email"].string, isActive: args["is_active"].bool, filter: filter, order: order,
+                            limit: limit, offset: offset)
+                        return ["items": items.map(Self.keypairRow), "total_count": total] as [String: any Sendable]
+                    } catch let refusal as ListFilterSQL.Refusal {
+                        throw GraphQLFailure("filter/order: \(refusal)")
+                    }
                 }),
         ]
     }

@@ -17,6 +17,8 @@ struct GraphQLContext: Sendable {
     var accounts: PostgresAccountStore? = nil
     /// Domains and projects (`OrganizationSchema`); nil likewise.
     var organization: PostgresOrganizationStore? = nil
+    /// `purge_user` / `purge_group` (`AccountPurge`); nil likewise.
+    var purges: AccountPurge? = nil
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

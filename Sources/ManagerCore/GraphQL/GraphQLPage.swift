@@ -1,5 +1,7 @@
+import Foundation
 import GraphQL
 import OrderedCollections
+import SchedulerKit
 
 /// The `{items total_count}` list shape and the `limit`/`offset` arguments every paginated root field shares.
 enum GraphQLPage {
@@ -23,5 +25,24 @@ enum GraphQLPage {
         guard (1...100).contains(limit) else { throw GraphQLFailure("limit must be between 1 and 100") }
         guard offset >= 0 else { throw GraphQLFailure("offset must not be negative") }
         return (limit, offset)
+    }
+
+    /// The `filter` and `order` arguments (Backend.AI's mini-languages); a bad expression is an error naming it.
+    static func filterAndOrder(_ args: Map) throws -> (filter: ListFilter?, order: [ListOrder]) {
+        var filter: ListFilter?
+        var order: [ListOrder] = []
+        if let text = args["filter"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            switch ListFilter.parse(text) {
+            case .success(let parsed): filter = parsed
+            case .failure(let problem): throw GraphQLFailure("filter: \(problem)")
+            }
+        }
+        if let text = args["order"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            switch ListOrder.parse(text) {
+            case .success(let parsed): order = parsed
+            case .failure(let problem): throw GraphQLFailure("order: \(problem)")
+            }
+        }
+        return (filter, order)
     }
 }

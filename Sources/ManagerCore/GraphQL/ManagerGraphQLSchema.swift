@@ -21,7 +21,10 @@ enum ManagerGraphQLSchema {
         let user = try AccountSchema.userObject()
         for (name, field) in try AccountSchema.queryFields(user: user, keypair: keypair) { queryFields[name] = field }
         for (name, field) in try AccountSchema.mutationFields(user: user, keypair: keypair) { mutationFields[name] = field }
-        for (name, field) in try OrganizationSchema.queryFields() { queryFields[name] = field }
+        let group = try OrganizationSchema.groupObject(), domain = try OrganizationSchema.domainObject()
+        for (name, field) in try OrganizationSchema.queryFields(group: group, domain: domain) { queryFields[name] = field }
+        for (name, field) in try OrganizationEditSchema.mutationFields(group: group, domain: domain) { mutationFields[name] = field }
+        for (name, field) in try AccountEditSchema.mutationFields() { mutationFields[name] = field }
         let schema = try GraphQLSchema(
             query: try GraphQLObjectType(name: "Query", fields: queryFields),
             mutation: try GraphQLObjectType(name: "Mutation", fields: mutationFields))

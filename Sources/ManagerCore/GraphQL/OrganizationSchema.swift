@@ -6,8 +6,8 @@ import SchedulerKit
 /// `domains`, `domain`, `groups`, `group`, `groups_by_name` for `backend.ai admin domain|group list|info`: admins see
 /// every one; a user sees their own domain and the projects they belong to.
 enum OrganizationSchema {
-    static func queryFields() throws -> GraphQLFieldMap {
-        let group = try GraphQLObjectType(
+    static func groupObject() throws -> GraphQLObjectType {
+        try GraphQLObjectType(
             name: "Group",
             fields: [
                 "id": GraphQLField(type: GraphQLScalars.uuid), "name": GraphQLField(type: GraphQLString),
@@ -17,7 +17,10 @@ enum OrganizationSchema {
                 "allowed_vfolder_hosts": GraphQLField(type: GraphQLScalars.jsonString), "integration_id": GraphQLField(type: GraphQLString),
                 "resource_policy": GraphQLField(type: GraphQLString),
             ])
-        let domain = try GraphQLObjectType(
+    }
+
+    static func domainObject() throws -> GraphQLObjectType {
+        try GraphQLObjectType(
             name: "Domain",
             fields: [
                 "name": GraphQLField(type: GraphQLString), "description": GraphQLField(type: GraphQLString),
@@ -28,25 +31,30 @@ enum OrganizationSchema {
                 "allowed_docker_registries": GraphQLField(type: GraphQLList(GraphQLString)),
                 "integration_id": GraphQLField(type: GraphQLString),
             ])
+    }
+
+    static func groupRow(_ group: PostgresOrganizationStore.Group) -> [String: any Sendable] {
+        [
+            "id": group.id, "name": group.name, "description": group.description, "is_active": group.isActive,
+            "created_at": group.createdAt, "modified_at": group.modifiedAt, "domain_name": group.domainName,
+            "total_resource_slots": group.totalResourceSlots, "allowed_vfolder_hosts": JSONValue.object([]),
+            "integration_id": group.integrationID as (any Sendable)?, "resource_policy": "default",
+        ]
+    }
+
+    static func domainRow(_ domain: PostgresOrganizationStore.Domain) -> [String: any Sendable] {
+        [
+            "name": domain.name, "description": domain.description, "is_active": domain.isActive, "created_at": domain.createdAt,
+            "modified_at": domain.modifiedAt, "total_resource_slots": domain.totalResourceSlots,
+            "allowed_vfolder_hosts": JSONValue.object([]), "allowed_docker_registries": [String](),
+            "integration_id": domain.integrationID as (any Sendable)?,
+        ]
+    }
+
+    static func queryFields(group: GraphQLObjectType, domain: GraphQLObjectType) throws -> GraphQLFieldMap {
         @Sendable func store(_ context: GraphQLContext) throws -> PostgresOrganizationStore {
             guard let store = context.organization else { throw GraphQLFailure("domains and projects are not available here") }
             return store
-        }
-        @Sendable func groupRow(_ group: PostgresOrganizationStore.Group) -> [String: any Sendable] {
-            [
-                "id": group.id, "name": group.name, "description": group.description, "is_active": group.isActive,
-                "created_at": group.createdAt, "modified_at": group.createdAt, "domain_name": group.domainName,
-                "total_resource_slots": group.totalResourceSlots, "allowed_vfolder_hosts": JSONValue.object([]),
-                "integration_id": nil as (any Sendable)?, "resource_policy": "default",
-            ]
-        }
-        @Sendable func domainRow(_ domain: PostgresOrganizationStore.Domain) -> [String: any Sendable] {
-            [
-                "name": domain.name, "description": domain.description, "is_active": domain.isActive, "created_at": domain.createdAt,
-                "modified_at": domain.createdAt, "total_resource_slots": domain.totalResourceSlots,
-                "allowed_vfolder_hosts": JSONValue.object([]), "allowed_docker_registries": [String](),
-                "integration_id": nil as (any Sendable)?,
-            ]
         }
         /// Users see only their own projects and domain.
         @Sendable func scope(_ context: GraphQLContext) -> (member: UUID?, domain: String?) {
@@ -60,7 +68,7 @@ enum OrganizationSchema {
                     let context = try GraphQLResolveInfo.context(context)
                     let (member, own) = scope(context)
                     return try await store(context).groups(
-                        domain: own ?? args["domain_name"].string, isActive: args["is_active"].bool, member: member).map(groupRow)
+                        domain: own ?? args["domain_name"].string, isActive: args["is_active"].bool, member: member).map(Self.groupRow)
                 }),
             "groups_by_name": GraphQLField(
                 type: GraphQLList(group),
@@ -70,7 +78,7 @@ enum OrganizationSchema {
                     let (member, own) = scope(context)
                     return try await store(context).groups(
                         domain: own ?? args["domain_name"].string, isActive: nil, name: args["name"].string ?? "", member: member
-                    ).map(groupRow)
+                    ).map(Self.groupRow)
                 }),
             "group": GraphQLField(
                 type: group,
@@ -79,14 +87,14 @@ enum OrganizationSchema {
                     let context = try GraphQLResolveInfo.context(context)
                     guard let id = args["id"].string.flatMap(UUID.init(uuidString:)) else { return nil as [String: any Sendable]? }
                     let (member, own) = scope(context)
-                    return try await store(context).groups(domain: own, isActive: nil, id: id, member: member).first.map(groupRow)
+                    return try await store(context).groups(domain: own, isActive: nil, id: id, member: member).first.map(Self.groupRow)
                 }),
             "domains": GraphQLField(
                 type: GraphQLList(domain),
                 args: ["is_active": GraphQLArgument(type: GraphQLBoolean)],
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
-                    return try await store(context).domains(name: scope(context).domain, isActive: args["is_active"].bool).map(domainRow)
+                    return try await store(context).domains(name: scope(context).domain, isActive: args["is_active"].bool).map(Self.domainRow)
                 }),
             "domain": GraphQLField(
                 type: domain,
@@ -95,7 +103,7 @@ enum OrganizationSchema {
                     let context = try GraphQLResolveInfo.context(context)
                     let name = args["name"].string ?? context.identity.domainName
                     if !context.identity.isAdmin, name != context.identity.domainName { return nil as [String: any Sendable]? }
-                    return try await store(context).domains(name: name, isActive: nil).first.map(domainRow)
+                    return try await store(context).domains(name: name, isActive: nil).first.map(Self.domainRow)
                 }),
         ]
     }

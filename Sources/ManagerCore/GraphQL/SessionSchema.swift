@@ -163,22 +163,11 @@ enum SessionSchema {
                     var owner: AccessKey? = context.identity.accessKey
                     if context.identity.isAdmin { owner = args["access_key"].string.map { AccessKey($0) } }
                     var query = SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset)
-                    if let text = args["filter"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
-                        switch ListFilter.parse(text) {
-                        case .success(let filter): query.filter = filter
-                        case .failure(let problem): throw GraphQLFailure("filter: \(problem)")
-                        }
-                    }
-                    if let text = args["order"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
-                        switch ListOrder.parse(text) {
-                        case .success(let orders): query.order = orders
-                        case .failure(let problem): throw GraphQLFailure("order: \(problem)")
-                        }
-                    }
+                    (query.filter, query.order) = try GraphQLPage.filterAndOrder(args)
                     do {
                         let (items, total) = try await context.sessions.list(query)
                         return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
-                    } catch let refusal as SessionListFilterSQL.Refusal {
+                    } catch let refusal as ListFilterSQL.Refusal {
                         throw GraphQLFailure("filter/order: \(refusal)")
                     }
                 }),

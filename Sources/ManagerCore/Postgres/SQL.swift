@@ -59,6 +59,13 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
             self.segments.append(.binding(binding))
         }
 
+        /// An optional secret (NULL when absent).
+        public mutating func appendInterpolation<Value: PostgresEncodable>(secret value: Value?) {
+            var binding = value.map { PostgresBinding($0) } ?? PostgresBinding(null: Value.postgresType)
+            binding.isSecret = true
+            self.segments.append(.binding(binding))
+        }
+
         /// Another statement fragment built the same way; its bindings are renumbered.
         public mutating func appendInterpolation(_ fragment: SQL) {
             self.segments.append(contentsOf: fragment.segments)

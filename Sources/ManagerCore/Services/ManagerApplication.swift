@@ -98,6 +98,9 @@ public struct ManagerApplication {
             sessions: sessions, agents: PostgresAgentStore(pool: pool), folders: PostgresVFolderStore(pool: pool), images: PostgresImageStore(pool: pool),
             policies: PostgresResourcePolicyStore(pool: pool), keypairCache: keypairCache, accounts: PostgresAccountStore(pool: pool),
             organization: PostgresOrganizationStore(pool: pool),
+            purges: AccountPurge(
+                accounts: PostgresAccountStore(pool: pool), organization: PostgresOrganizationStore(pool: pool), volumes: volumes,
+                logger: self.logger),
             maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
         ScalingGroupRoutes(scalingGroups: PostgresScalingGroupStore(pool: pool)).register(on: router)

@@ -50,6 +50,11 @@ public final class KeypairCache: Sendable {
     public func forget(_ key: AccessKey) {
         _ = self.entries.withLock { $0.removeValue(forKey: key) }
     }
+
+    /// After a change that reaches many keypairs at once (a user's or a domain's status, role or name).
+    public func forgetAll() {
+        self.entries.withLock { $0.removeAll(keepingCapacity: true) }
+    }
 }
 
 /// Database lookups of keys not in the cache, limited per client address: a flood of made-up access keys from one

@@ -113,7 +113,8 @@ struct BackendAICLI: Sendable {
     /// Runs the CLI; with `stopAfter`, a command that would go on (an event stream) is stopped then and its
     /// output returned. It runs in its HOME unless `in` names another folder (paths the CLI takes relative to it).
     func run(
-        _ arguments: [String], timeout: Duration = .seconds(60), stopAfter: Duration? = nil, in directory: URL? = nil
+        _ arguments: [String], timeout: Duration = .seconds(60), stopAfter: Duration? = nil, in directory: URL? = nil,
+        input: String? = nil
     ) async throws -> ProcessResult {
         let home = try self.environment.scratchDirectory("cli-home")
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BACKEND_") }
@@ -125,7 +126,7 @@ struct BackendAICLI: Sendable {
         env["PYTHONWARNINGS"] = "ignore"
         env["PYTHONUNBUFFERED"] = "1"
         return try await runProcess(self.environment.clientExecutable, arguments, environment: env, currentDirectory: directory ?? home,
-            timeout: stopAfter ?? timeout, stopAfterTimeout: stopAfter != nil)
+            timeout: stopAfter ?? timeout, stopAfterTimeout: stopAfter != nil, input: input)
     }
 }
 

@@ -13,16 +13,21 @@ struct ProcessResult: Sendable {
 /// Output goes through files, so a chatty command cannot fill a pipe and hang.
 func runProcess(
     _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-    currentDirectory: URL? = nil, timeout: Duration = .seconds(120), stopAfterTimeout: Bool = false
+    currentDirectory: URL? = nil, timeout: Duration = .seconds(120), stopAfterTimeout: Bool = false, input: String? = nil
 ) async throws -> ProcessResult {
     let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("proc-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: scratch) }
     let outPath = scratch.appendingPathComponent("out").path
     let errPath = scratch.appendingPathComponent("err").path
+    var inPath = "/dev/null"
+    if let input {
+        inPath = scratch.appendingPathComponent("in").path
+        try Data(input.utf8).write(to: URL(fileURLWithPath: inPath))
+    }
     let pid = try spawn(
         executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-        currentDirectory: currentDirectory, stdout: outPath, stderr: errPath)
+        currentDirectory: currentDirectory, stdin: inPath, stdout: outPath, stderr: errPath)
     let deadline = ContinuousClock.now + timeout
     var status: Int32 = 0
     while true {
@@ -44,15 +49,15 @@ func runProcess(
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
 
-/// Starts a child with stdin from /dev/null and stdout/stderr appended to files; returns its pid.
+/// Starts a child with stdin from a file (/dev/null unless given) and stdout/stderr appended to files; returns its pid.
 func spawn(
     _ executable: String, _ arguments: [String], environment: [String: String], currentDirectory: URL?,
-    stdout: String, stderr: String
+    stdin: String = "/dev/null", stdout: String, stderr: String
 ) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_APPEND, 0o644)
     posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_APPEND, 0o644)
     // glibc's addchdir is not visible from Swift: a shell changes directory, then execs the command.

@@ -19,6 +19,7 @@ struct GraphQLRoutes {
     let keypairCache: KeypairCache?
     var accounts: PostgresAccountStore? = nil
     var organization: PostgresOrganizationStore? = nil
+    var purges: AccountPurge? = nil
     let maxBodySize: Int
     let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
@@ -53,7 +54,7 @@ struct GraphQLRoutes {
                             identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
                             sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images,
                             policies: self.policies, keypairCache: self.keypairCache, accounts: self.accounts,
-                            organization: self.organization),
+                            organization: self.organization, purges: self.purges),
                         variableValues: body.variables ?? [:], operationName: body.operationName)
                 }
             } catch let error as GraphQLError {

@@ -109,26 +109,34 @@ struct PostgresAccountStore: Sendable {
         try await self.pool.withConnection { try await Self.users(where: "u.uuid = \(id)", limit: 1, offset: 0, in: $0).first }
     }
 
-    func users(domain: String?, group: UUID?, status: String?, limit: Int, offset: Int) async throws -> (items: [UserRecord], total: Int) {
-        let filter: SQL = """
+    /// Users matching every criterion and `filter` (`ListFilterSQL.users`), in `order` (oldest first without one).
+    func users(
+        domain: String?, group: UUID?, status: String?, filter extra: ListFilter? = nil, order: [ListOrder] = [], limit: Int, offset: Int
+    ) async throws -> (items: [UserRecord], total: Int) {
+        var filter: SQL = """
             (\(domain)::text IS NULL OR u.domain_name = \(domain)) AND (\(status)::text IS NULL OR u.status = \(status))
             AND (\(group)::uuid IS NULL OR EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.uuid AND m.group_id = \(group)))
             """
+        if let extra { filter.append(" AND \(try ListFilterSQL.users.condition(extra))") }
+        let orderBy = try ListFilterSQL.users.orderBy(order)
         return try await self.pool.withConnection { connection in
             let total: Int = try await connection.query("SELECT count(*)::int AS n FROM users u WHERE \(filter)").first?.decode("n") ?? 0
-            return (try await Self.users(where: filter, limit: limit, offset: offset, in: connection), total)
+            return (try await Self.users(where: filter, order: orderBy, limit: limit, offset: offset, in: connection), total)
         }
     }
 
-    private static func users(where filter: SQL, limit: Int, offset: Int, in session: PostgresSession) async throws -> [UserRecord] {
+    static func users(
+        where filter: SQL, order: SQL = "u.created_at, u.email", limit: Int, offset: Int, in session: PostgresSession
+    ) async throws -> [UserRecord] {
         try await session.query(
             """
             SELECT u.uuid, u.email, u.username, u.full_name, u.description, u.status, u.need_password_change, u.created_at,
                    u.modified_at, u.domain_name, u.role,
                    coalesce((SELECT jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name) ORDER BY g.name)
                              FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = u.uuid), '[]') AS groups,
-                   (SELECT k.access_key FROM keypairs k WHERE k.user_id = u.uuid ORDER BY k.created_at LIMIT 1) AS main_access_key
-            FROM users u WHERE \(filter) ORDER BY u.created_at, u.email LIMIT \(limit) OFFSET \(offset)
+                   coalesce(u.main_access_key, (SELECT k.access_key FROM keypairs k WHERE k.user_id = u.uuid ORDER BY k.created_at LIMIT 1))
+                       AS main_access_key
+            FROM users u WHERE \(filter) ORDER BY \(order) LIMIT \(limit) OFFSET \(offset)
             """
         ).map { row in
             var groups: [(id: UUID, name: String)] = []
@@ -178,8 +186,13 @@ struct PostgresAccountStore: Sendable {
         }
     }
 
-    func keypairs(email: String?, isActive: Bool?, limit: Int, offset: Int) async throws -> (items: [KeypairRow], total: Int) {
-        let filter: SQL = "(\(email)::text IS NULL OR u.email = \(email)) AND (\(isActive)::bool IS NULL OR k.is_active = \(isActive))"
+    /// Keypairs matching every criterion and `filter` (`ListFilterSQL.keypairs`), in `order` (oldest first without one).
+    func keypairs(
+        email: String?, isActive: Bool?, filter extra: ListFilter? = nil, order: [ListOrder] = [], limit: Int, offset: Int
+    ) async throws -> (items: [KeypairRow], total: Int) {
+        var filter: SQL = "(\(email)::text IS NULL OR u.email = \(email)) AND (\(isActive)::bool IS NULL OR k.is_active = \(isActive))"
+        if let extra { filter.append(" AND \(try ListFilterSQL.keypairs.condition(extra))") }
+        let orderBy = try ListFilterSQL.keypairs.orderBy(order)
         return try await self.pool.withConnection { connection in
             let total: Int = try await connection.query(
                 "SELECT count(*)::int AS n FROM keypairs k JOIN users u ON u.uuid = k.user_id WHERE \(filter)"
@@ -191,7 +204,7 @@ struct PostgresAccountStore: Sendable {
                        (SELECT count(*)::int FROM sessions s WHERE s.access_key = k.access_key
                           AND s.status = ANY(\(SessionOccupancy.activeNames)::text[])) AS concurrency_used
                 FROM keypairs k JOIN users u ON u.uuid = k.user_id WHERE \(filter)
-                ORDER BY k.created_at, k.access_key LIMIT \(limit) OFFSET \(offset)
+                ORDER BY \(orderBy) LIMIT \(limit) OFFSET \(offset)
                 """)
             let items = try rows.map { row in
                 KeypairRow(

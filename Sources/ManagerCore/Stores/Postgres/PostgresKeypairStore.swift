@@ -11,8 +11,9 @@ public struct PostgresKeypairStore: KeypairStore {
     public func keypair(_ accessKey: AccessKey) async throws -> KeypairRecord? {
         let rows = try await self.pool.query(
             """
-            SELECT k.access_key, k.secret_key, k.is_admin, k.is_active, k.resource_policy, k.rate_limit, u.uuid, u.email, u.domain_name, u.is_active AS user_active
-            FROM keypairs k JOIN users u ON u.uuid = k.user_id
+            SELECT k.access_key, k.secret_key, k.is_admin, k.is_active, k.resource_policy, k.rate_limit, u.uuid, u.email, u.domain_name,
+                   u.is_active AND d.is_active AS user_active
+            FROM keypairs k JOIN users u ON u.uuid = k.user_id JOIN domains d ON d.name = u.domain_name
             WHERE k.access_key = \(accessKey)
             """)
         guard let row = rows.first else { return nil }

@@ -239,8 +239,8 @@ public struct PostgresSessionStore: SessionStore {
         let statuses = query.statuses.map(\.rawValue)
         let owner = query.owner?.rawValue
         var filter: SQL = "s.status = ANY(\(statuses)::text[]) AND (\(owner)::text IS NULL OR s.access_key = \(owner))"
-        if let extra = query.filter { filter.append(" AND \(try SessionListFilterSQL.condition(extra))") }
-        let order = try SessionListFilterSQL.orderBy(query.order)
+        if let extra = query.filter { filter.append(" AND \(try ListFilterSQL.sessions.condition(extra))") }
+        let order = try ListFilterSQL.sessions.orderBy(query.order)
         // The count (an index-only scan over every matching row) and the page run at once, on two connections.
         async let counted = self.pool.query("SELECT count(*) AS n FROM sessions s WHERE \(filter)")
         let rows = try await self.pool.query(

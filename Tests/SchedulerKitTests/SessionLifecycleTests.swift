@@ -109,6 +109,22 @@ struct LifecycleCase: CustomTestStringConvertible, Sendable {
         .init(label: "an over-age PENDING session is cancelled with its reason", state: state(.pending, agent: false),
               trigger: .expire(.sessionLifetimeExceeded),
               expected: .change(to: .cancelled, info: .sessionLifetimeExceeded, result: nil, events: [.cancelled, .kernelCancelled], command: nil)),
+        // Restart.
+        .init(label: "restarting a RUNNING interactive session: RESTARTING, restart command", state: state(.running), trigger: .restart,
+              expected: .change(to: .restarting, info: .restarting, result: nil, events: [.restarting], command: .restart)),
+        .init(label: "a batch session cannot be restarted (its process is its task)", state: state(.running, .batch),
+              trigger: .restart, expected: .illegal),
+        .init(label: "a PENDING session cannot be restarted", state: state(.pending, agent: false), trigger: .restart, expected: .illegal),
+        .init(label: "a session already restarting cannot be restarted again", state: state(.restarting), trigger: .restart, expected: .illegal),
+        .init(label: "the agent runs it again: RUNNING, started", state: state(.restarting, info: .restarting), trigger: .restarted,
+              expected: .change(to: .running, info: .none, result: nil, events: [.started], command: nil)),
+        .init(label: "a plain RUNNING report (output, use) does not end a restart", state: state(.restarting), trigger: .running,
+              expected: .unchanged),
+        .init(label: "a restarted report for a RUNNING session is not news", state: state(.running), trigger: .restarted, expected: .unchanged),
+        .init(label: "a restarted report for a destroyed session: the agent must stop it", state: state(.terminated), trigger: .restarted,
+              expected: .orphaned),
+        .init(label: "an exit during a restart ends the session", state: state(.restarting), trigger: .exited(code: 137, cause: nil),
+              expected: .change(to: .terminated, info: .selfTerminated, result: nil, events: [.terminated], command: nil)),
     ]
 
     @Test("each trigger gives its transition", arguments: cases)
@@ -135,7 +151,7 @@ struct LifecycleCase: CustomTestStringConvertible, Sendable {
             .schedule(Self.placement, schedulerData: Self.data), .cancel(.pendingTimeout, schedulerData: Self.data),
             .preparing, .running, .exited(code: 0, cause: nil), .exited(code: 1, cause: .oomKilled),
             .failedToStart(reason: "x", agentID: "a"), .destroy(forced: false), .destroy(forced: true),
-            .agentLost(agentID: "a"), .expire(.idleTimeout),
+            .agentLost(agentID: "a"), .expire(.idleTimeout), .restart, .restarted,
         ]
         var changes = 0
         for status in SessionStatus.allCases {

@@ -150,6 +150,7 @@ struct MemorySessions: SessionStore {
     func session(id: UUID) async throws -> SessionRecord? { nil }
     func touch(_ id: UUID) async throws {}
     func rename(_ id: UUID, to name: String) async throws -> Bool { false }
+    func restart(_ id: UUID) async throws -> IllegalTransition? { nil }
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord] { [] }
     func dependencyGraph(of id: UUID) async throws -> DependencyNode? { nil }
     func dependencies(of id: UUID) async throws -> [SessionRecord] { [] }

@@ -93,6 +93,9 @@ public enum AgentProtocol {
         public var cause: Cause?
         /// What the session used (with RUNNING now and then, and with TERMINATED).
         public var stats: SessionStats?
+        /// With RUNNING: the process runs again after a restart (a plain RUNNING report also carries output and use,
+        /// so only this one ends a restart).
+        public var restarted: Bool?
 
         /// Why a session's command ended, when it was not its own doing.
         public enum Cause: String, Codable, Sendable {
@@ -101,7 +104,7 @@ public enum AgentProtocol {
         }
 
         enum CodingKeys: String, CodingKey {
-            case status, log, reason, cause, stats
+            case status, log, reason, cause, stats, restarted
             case sessionID = "session_id"
             case exitCode = "exit_code"
             case logOffset = "log_offset"
@@ -109,8 +112,9 @@ public enum AgentProtocol {
 
         public init(
             sessionID: UUID, status: Status, exitCode: Int? = nil, log: String? = nil, logOffset: Int64? = nil,
-            reason: String? = nil, cause: Cause? = nil, stats: SessionStats? = nil
+            reason: String? = nil, cause: Cause? = nil, stats: SessionStats? = nil, restarted: Bool? = nil
         ) {
+            self.restarted = restarted
             self.sessionID = sessionID
             self.status = status
             self.exitCode = exitCode
@@ -133,6 +137,7 @@ public enum AgentProtocol {
             self.reason = try container.decodeIfPresent(String.self, forKey: .reason)
             self.cause = (try? container.decodeIfPresent(String.self, forKey: .cause)).flatMap { $0.flatMap(Cause.init(rawValue:)) }
             self.stats = try container.decodeIfPresent(SessionStats.self, forKey: .stats)
+            self.restarted = try container.decodeIfPresent(Bool.self, forKey: .restarted)
         }
     }
 
@@ -189,7 +194,8 @@ public enum AgentProtocol {
 
     public struct Command: Codable, Sendable, Hashable {
         public enum Kind: String, Codable, Sendable {
-            case start, stop
+            /// `restart`: start the session's process again, same folder and spec (`session restart`).
+            case start, stop, restart
         }
 
         public var id: Int64

@@ -28,6 +28,10 @@ actor AgentState {
         var lastLogReport = ContinuousClock.now
         /// A stop arrived while the process was being spawned.
         var stopRequested = false
+        /// A restart is under way: when the process has ended it is started again instead of reported ended.
+        var restartRequested = false
+        /// A restart came while the process was being spawned: the new process is reported as the restarted one.
+        var restartPending = false
     }
 
     let settings: AgentSettings
@@ -43,16 +47,18 @@ actor AgentState {
     }
 
     nonisolated let chores: AsyncStream<Chore>
-    private let choreQueue: AsyncStream<Chore>.Continuation
-    private(set) var sessions: [UUID: Tracked] = [:]
+    let choreQueue: AsyncStream<Chore>.Continuation
+    var sessions: [UUID: Tracked] = [:]
+    /// Sessions whose old process ended during a restart, to be started again (`SessionRestart.swift`).
+    var pendingRelaunches: [UUID] = []
     /// Executions (`run`) in running sessions, by run id (`SessionExecutions.swift`).
     var executions: [String: Execution] = [:]
-    private var reports: [AgentProtocol.SessionReport] = []
+    var reports: [AgentProtocol.SessionReport] = []
     private var acks: [Int64] = []
     /// Command ids carried out but not yet known to be acknowledged (a command can arrive twice).
     private var handled: Set<Int64> = []
     /// Simulated sessions without a command, running until stopped.
-    private var simulatedRunning: Set<UUID> = []
+    var simulatedRunning: Set<UUID> = []
     private let running = Atomic<Bool>(true)
 
     static let logChunk = 64 << 10
@@ -125,9 +131,11 @@ actor AgentState {
             logger[metadataKey: "session_id"] = "\(command.sessionID)"
             switch (command.kind, command.problem) {
             case (.start, let problem?): self.refuse(command, problem: problem, logger: logger)
-            case (.stop, let problem?): logger.error("command refused", metadata: ["command_id": "\(command.id)", "problem": "\(problem)"])
+            case (.stop, let problem?), (.restart, let problem?):
+                logger.error("command refused", metadata: ["command_id": "\(command.id)", "problem": "\(problem)"])
             case (.start, nil): await self.start(command, logger: logger)
             case (.stop, nil): self.stop(command.sessionID, logger: logger)
+            case (.restart, nil): self.restart(command.sessionID, logger: logger)
             }
             self.handled.insert(command.id)
             self.acks.append(command.id)
@@ -198,7 +206,14 @@ actor AgentState {
             logger.info("session running without a command")
             return
         }
+        await self.launch(id, spec: spec, workspace: workspace, logger: logger)
+    }
+
+    /// Starts the session's process in its sandbox (a start, or a restart once the old process is gone) and reports
+    /// it RUNNING, or FAILED when it cannot be started.
+    func launch(_ id: UUID, spec: AgentProtocol.SessionSpec, workspace: SessionWorkspace, restarted: Bool = false, logger: Logger) async {
         guard let runtime = self.runtime else {
+            self.sessions[id] = nil
             self.reports.append(.init(sessionID: id, status: .failed, reason: "the agent's sandbox is not ready"))
             return
         }
@@ -210,8 +225,13 @@ actor AgentState {
         let imageRoot = self.images.rootfs(for: spec.image)
         let sandbox = SessionSandbox(runtime: runtime, workspace: workspace, sessionID: id, spec: spec, imageRoot: imageRoot)
         // The spawn runs on the blocking executor; the actor serves other calls meanwhile, so the session is
-        // tracked as `starting` and a stop that comes in between is applied once the process exists.
-        self.sessions[id] = Tracked(process: .starting, workspace: workspace)
+        // tracked as `starting` and a stop that comes in between is applied once the process exists. A restart
+        // keeps what was tracked (how far its output was reported).
+        var starting = self.sessions[id] ?? Tracked(process: .starting, workspace: workspace)
+        starting.process = .starting
+        starting.killAt = nil
+        starting.restartRequested = false
+        self.sessions[id] = starting
         do {
             let started = try await BlockingExecutor.shared.run(name: "spawn") { [environment] in
                 try sandbox.start(environment: environment)
@@ -228,8 +248,10 @@ actor AgentState {
                 Self.signal(tracked, SIGTERM)
                 tracked.killAt = .now + self.settings.stopGrace
             }
+            let wasRestart = restarted || tracked.restartPending
+            tracked.restartPending = false
             self.sessions[id] = tracked
-            self.reports.append(.init(sessionID: id, status: .running))
+            self.reports.append(.init(sessionID: id, status: .running, restarted: wasRestart ? true : nil))
             logger.info("session process started", metadata: [
                 "pid": "\(started.pid)", "image_root": "\(imageRoot ?? "host")", "sandbox": "\(runtime.settings.mode.rawValue)",
             ])
@@ -284,6 +306,7 @@ actor AgentState {
             }
             return
         }
+        tracked.restartRequested = false
         switch tracked.process {
         case .starting:
             tracked.stopRequested = true
@@ -314,6 +337,10 @@ actor AgentState {
             case .adopted(let pid):
                 if !Self.alive(pid, in: tracked.cgroup) { exitCode = .some(tracked.workspace.exitCode ?? -1) }
             }
+            if exitCode != nil, tracked.restartRequested {
+                self.relaunch(id, tracked)
+                continue
+            }
             if let exitCode {
                 self.sessions[id] = nil
                 self.finish(id, workspace: tracked.workspace, cgroup: tracked.cgroup, exitCode: exitCode, logOffset: tracked.logOffset)
@@ -333,7 +360,8 @@ actor AgentState {
                 stats = Self.stats(of: cgroup)
                 tracked.lastStats = now
             }
-            if now - tracked.lastLogReport >= Self.logInterval || stats != nil {
+            // While a restart is under way, output waits for the new process's reports (kept from `logOffset`).
+            if !tracked.restartRequested, now - tracked.lastLogReport >= Self.logInterval || stats != nil {
                 let (text, start, offset) = tracked.workspace.readLog(from: tracked.logOffset, limit: Self.logChunk)
                 tracked.lastLogReport = now
                 if !text.isEmpty || stats != nil {
@@ -360,7 +388,7 @@ actor AgentState {
     /// Queues the final report with the rest of the output (its last MiB) and what the session used: TERMINATED
     /// with the exit code (and `oom-killed` when the kernel killed it for memory), or FAILED when the sandbox could
     /// not be set up. Then whatever is left in its cgroups (slirp4netns, strays) is killed and the cgroups removed.
-    private func finish(_ id: UUID, workspace: SessionWorkspace, cgroup: SessionCGroup?, exitCode: Int?, logOffset: UInt64) {
+    func finish(_ id: UUID, workspace: SessionWorkspace, cgroup: SessionCGroup?, exitCode: Int?, logOffset: UInt64) {
         var stats: AgentProtocol.SessionStats?
         var cause: AgentProtocol.SessionReport.Cause?
         var extra = ""

@@ -181,6 +181,7 @@ public final class ProcessAgent: Service, Sendable {
         for await _ in looks {
             guard self.state.isRunning, !Task.isCancelled else { break }
             await self.state.monitor()
+            await self.state.relaunchPending()
             let (reports, acks) = await self.state.outgoing()
             if !reports.isEmpty || !acks.isEmpty {
                 do {

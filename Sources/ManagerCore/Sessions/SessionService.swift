@@ -87,6 +87,24 @@ struct SessionService: Sendable {
         return (session, try await self.sessions.destroy(session.id, recursive: recursive, forced: forced))
     }
 
+    /// Restarts the session's process (`PATCH /session/{name}`): RUNNING interactive or inference sessions only.
+    func restart(_ reference: String, owner: AccessKey, caller: Identity) async throws -> SessionRecord {
+        let session = try await self.find(reference, owner: owner, caller: caller)
+        if let refusal = try await self.sessions.restart(session.id) {
+            let why = session.type == .batch
+                ? "A batch session's process is its task; start a new session to run it again."
+                : "Only a RUNNING session can be restarted; '\(session.name)' is \(refusal.from.rawValue)."
+            throw APIError.conflict("invalid-session-state", title: "The session cannot be restarted now.", msg: why)
+        }
+        // As Backend.AI's restart, the answer comes when the session runs again (or after `maxRestartWait`; it then
+        // goes on restarting), woken by its events.
+        _ = try await self.awaitStart(session.id, timeout: Self.maxRestartWait)
+        return session
+    }
+
+    /// How long a restart request waits for the session to run again (the agent's stop grace, then the start).
+    static let maxRestartWait: Duration = .seconds(60)
+
     /// Renames the caller's RUNNING session (Backend.AI renames only running ones).
     func rename(_ reference: String, owner: AccessKey, caller: Identity, to name: String) async throws {
         if let problem = SessionName.problem(with: name) { throw APIError.invalidAPIParams("'name': \(problem)") }

@@ -149,6 +149,9 @@ public protocol SessionStore: Sendable {
     /// Renames a RUNNING session; false when it is not running. Throws `.duplicateName` when the owner has a live
     /// session of that name.
     func rename(_ id: UUID, to name: String) async throws -> Bool
+    /// Restarts a RUNNING interactive or inference session's process (RESTARTING until its agent reports it running
+    /// again); the lifecycle's refusal when it cannot be restarted now.
+    func restart(_ id: UUID) async throws -> IllegalTransition?
     /// Ends a session (and with `recursive`, its dependents first); returns the sessions changed.
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord]
     func dependencyGraph(of id: UUID) async throws -> DependencyNode?

@@ -25,7 +25,7 @@ public enum StatusDataChange: Hashable, Sendable {
 
 /// A command the change sends to the session's agent.
 public enum AgentCommandKind: String, Hashable, Sendable {
-    case start, stop
+    case start, stop, restart
 }
 
 /// One transition, decided by `SessionLifecycle` and applied by the manager's single writer, in one transaction
@@ -70,6 +70,11 @@ public struct IllegalTransition: Error, Hashable, Sendable, CustomStringConverti
     public var from: SessionStatus
     public var trigger: String
     public var description: String { "a session in \(self.from.rawValue) cannot take '\(self.trigger)'" }
+
+    public init(from: SessionStatus, trigger: String) {
+        self.from = from
+        self.trigger = trigger
+    }
 }
 
 /// What the lifecycle decided for one trigger.

@@ -5,6 +5,8 @@ public enum SessionEventName: String, Sendable, Hashable, CaseIterable, Codable 
     case scheduled = "session_scheduled"
     case preparing = "session_preparing"
     case started = "session_started"
+    /// A user restarted it; `session_started` follows when its process runs again.
+    case restarting = "session_restarting"
     case terminating = "session_terminating"
     case terminated = "session_terminated"
     case cancelled = "session_cancelled"

@@ -102,6 +102,18 @@ public enum SessionLifecycle {
 
         case .expire(let info):
             return self.end(state, info: info, forced: true)
+
+        case .restart:
+            // A batch session's process is its task: restarting it would run the task twice.
+            guard status == .running, state.hasAgent, state.type != .batch else { return refused }
+            var change = self.change(state, to: .restarting, info: .restarting, events: [.restarting])
+            change.command = .restart
+            return .change(change)
+
+        case .restarted:
+            if status == .restarting { return .change(self.change(state, to: .running, info: .none, events: [.started])) }
+            if occupying { return .unchanged }
+            return status.hasEnded ? .orphaned : refused
         }
     }
 

@@ -18,6 +18,11 @@ public enum SessionTrigger: Hashable, Sendable {
     case agentLost(agentID: String)
     /// A policy ends it (`idle-timeout`, `session-lifetime-exceeded`): like a forced destroy, with that reason.
     case expire(StatusInfo)
+    /// A user restarts its process (`session restart`): RUNNING interactive or inference sessions only; its agent
+    /// starts the process again in the same work folder and reports it RUNNING.
+    case restart
+    /// Its agent reports the process running again after a restart.
+    case restarted
 
     var name: String {
         switch self {
@@ -30,6 +35,8 @@ public enum SessionTrigger: Hashable, Sendable {
         case .destroy(let forced): forced ? "forced destroy" : "destroy"
         case .agentLost: "agent-lost"
         case .expire(let info): "expire (\(info))"
+        case .restart: "restart"
+        case .restarted: "restarted"
         }
     }
 }

@@ -12,6 +12,8 @@ public struct StatusInfo: RawRepresentable, Hashable, Sendable, CustomStringConv
 
     /// Cleared: a session that reached PREPARING or RUNNING.
     public static let none = StatusInfo("")
+    /// A user restarted its process; cleared when the agent reports it RUNNING again.
+    public static let restarting = StatusInfo("restarting")
     // Waiting and scheduling.
     public static let scheduled = StatusInfo("scheduled")
     public static let predicateChecksFailed = StatusInfo("predicate-checks-failed")

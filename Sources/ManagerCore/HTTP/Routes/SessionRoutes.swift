@@ -18,6 +18,7 @@ struct SessionRoutes {
         router.post("/session", use: self.create)
         router.get("/session/:name", use: self.info)
         router.delete("/session/:name", use: self.destroy)
+        router.patch("/session/:name", use: self.restart)
         router.get("/session/:name/dependency-graph", use: self.dependencyGraph)
         router.get("/session/:name/logs", use: self.logs)
         router.get("/session/:name/status-history", use: self.statusHistory)
@@ -156,6 +157,15 @@ struct SessionRoutes {
             for entry in entries where !names.contains(entry.key.lowercased()) { pairs.append((entry.key.lowercased(), entry.value)) }
         }
         return JSONResponse.raw(JSONValue.object([("result", .object(pairs))]).text)
+    }
+
+    /// `PATCH /session/{name}` (`backend.ai session restart`) → 204: the agent starts the session's process again in
+    /// the same work folder; the session is RESTARTING until then.
+    @Sendable func restart(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let target = try Self.target(request, context: context)
+        let session = try await self.service.restart(target.reference, owner: target.owner, caller: target.caller)
+        context.logger.info("session restarting", metadata: ["session_id": "\(session.id)"])
+        return Response(status: .noContent)
     }
 
     /// `POST /session/{name}/rename?name=NEW` → 204.

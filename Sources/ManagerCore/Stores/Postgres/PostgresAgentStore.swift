@@ -130,6 +130,8 @@ public struct PostgresAgentStore: Sendable {
             for (phase, trigger) in [(AgentProtocol.SessionReport.Status.preparing, SessionTrigger.preparing), (.running, .running)] {
                 try await round(Self.unique(reports.filter { $0.status == phase }.map(\.sessionID)).map { ($0, trigger) })
             }
+            let restarted = reports.filter { $0.status == .running && $0.restarted == true }.map(\.sessionID)
+            try await round(Self.unique(restarted).map { ($0, .restarted) })
             // The end: the first terminated or failed report of each session.
             var seen = Set<UUID>()
             var ends: [(UUID, SessionTrigger)] = []

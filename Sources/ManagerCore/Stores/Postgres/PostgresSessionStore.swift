@@ -186,6 +186,23 @@ public struct PostgresSessionStore: SessionStore {
         }
     }
 
+    public func restart(_ id: UUID) async throws -> IllegalTransition? {
+        try await self.pool.withTransaction { tx in
+            guard let row = try await tx.query("\(Self.columns) WHERE s.id = \(id) FOR UPDATE OF s").first else { return nil }
+            let session = try Self.record(row)
+            let state = SessionState(
+                status: session.status, type: session.type, statusInfo: session.statusInfo.map { StatusInfo($0) },
+                hasAgent: session.agentID != nil)
+            switch SessionLifecycle.decide(state, .restart) {
+            case .change(let change):
+                _ = try await SessionChangeWriter.apply([.init(id: id, change: change)], in: tx, now: Date())
+                return nil
+            case .illegal(let refusal): return refusal
+            case .unchanged, .orphaned: return IllegalTransition(from: session.status, trigger: "restart")
+            }
+        }
+    }
+
     public func dependencies(of id: UUID) async throws -> [SessionRecord] {
         try await self.pool.query(
             "\(Self.columns) JOIN session_dependencies d ON d.depends_on = s.id WHERE d.session_id = \(id) ORDER BY s.created_at"

@@ -101,7 +101,16 @@ enum SessionChangeWriter {
                 """
                 INSERT INTO agent_commands (agent_id, session_id, kind)
                 SELECT s.agent_id, s.id, 'stop' FROM sessions s WHERE s.id = ANY(\(UUIDArray(stops))::uuid[])
-                ON CONFLICT (session_id, kind) DO NOTHING
+                ON CONFLICT (session_id, kind) WHERE kind IN ('start', 'stop') DO NOTHING
+                """)
+        }
+        let restarts = applied.filter { $0.change.command == .restart && $0.agentID != nil }.map(\.id)
+        if !restarts.isEmpty {
+            statements.append(
+                """
+                INSERT INTO agent_commands (agent_id, session_id, kind)
+                SELECT s.agent_id, s.id, 'restart' FROM sessions s WHERE s.id = ANY(\(UUIDArray(restarts))::uuid[])
+                ON CONFLICT (session_id) WHERE kind = 'restart' AND acked_at IS NULL DO NOTHING
                 """)
         }
         let agents = Set(applied.filter { $0.change.command != nil }.compactMap(\.agentID)).sorted()
@@ -125,7 +134,7 @@ enum SessionChangeWriter {
             INSERT INTO agent_commands (agent_id, session_id, kind)
             SELECT \(agentID), id, 'stop' FROM sessions
             WHERE id = ANY(\(UUIDArray(ids))::uuid[]) AND status = ANY(\(Self.ended)::text[])
-            ON CONFLICT (session_id, kind) DO NOTHING
+            ON CONFLICT (session_id, kind) WHERE kind IN ('start', 'stop') DO NOTHING
             RETURNING id
             """)
         if !queued.isEmpty { try await tx.execute("SELECT pg_notify('agent_commands', \(agentID))") }
@@ -180,7 +189,7 @@ enum SessionChangeWriter {
                                 ELSE '[]'::jsonb END) m
                        WHERE jsonb_typeof(m) = 'object' AND m ? 'host_path' AND m ? 'name'))
         FROM sessions s WHERE s.id = ANY(\(UUIDArray(ids))::uuid[]) AND s.agent_id IS NOT NULL
-        ON CONFLICT (session_id, kind) DO NOTHING
+        ON CONFLICT (session_id, kind) WHERE kind IN ('start', 'stop') DO NOTHING
         """
     }
 }

@@ -14,9 +14,13 @@ import Testing
     func query() throws {
         let code = "print(\"$(rm -rf /)\"); '; exit 1"
         let script = try ExecutionCommand.script(mode: "query", code: code, options: [:], image: "python:3.11").get()
-        #expect(script.command == "exec python3 -c \"$BACKENDAI_CODE\"")
-        #expect(script.environment == ["BACKENDAI_CODE": code])
+        // Python runs the prelude (which reads the code from the environment and answers input() through stdin).
+        #expect(script.command == "exec python3 -c \"$BACKENDAI_PRELUDE\"")
+        #expect(script.environment["BACKENDAI_CODE"] == code && script.acceptsInput)
+        #expect(script.environment["BACKENDAI_PRELUDE"]?.contains("os.environ.pop(\"BACKENDAI_CODE\"") == true)
         #expect(!script.command.contains("rm -rf"))
+        let shell = try ExecutionCommand.script(mode: "query", code: code, options: [:], image: "busybox:1").get()
+        #expect(shell.command == "exec /bin/sh -c \"$BACKENDAI_CODE\"" && shell.environment == ["BACKENDAI_CODE": code] && !shell.acceptsInput)
     }
 
     @Test("batch runs clean, build and exec in order; * means none; exec is required")

@@ -12,7 +12,37 @@ public enum ExecutionCommand {
     public struct Script: Equatable, Sendable {
         public let command: String
         public let environment: [String: String]
+        /// The process reads answers on its stdin and says when it waits for one (`ExecutionOutputScanner`'s
+        /// markers): Python code, whose `input()` and `getpass()` the prelude replaces.
+        public var acceptsInput = false
+
+        public init(command: String, environment: [String: String], acceptsInput: Bool = false) {
+            self.command = command
+            self.environment = environment
+            self.acceptsInput = acceptsInput
+        }
     }
+
+    /// Runs `BACKENDAI_CODE` as the main module after replacing `input()` and `getpass.getpass()`: each prints its
+    /// prompt, then the waiting-input marker (with whether the answer is secret), and reads one line of stdin, which
+    /// the manager fills with the client's answer (`waiting-input`, then mode `input`, as Backend.AI's kernels do).
+    static let pythonPrelude = """
+        import builtins, getpass, os, sys
+        def _backendai_ask(prompt, secret):
+            sys.stdout.write(str(prompt))
+            sys.stdout.write("\\x1b]1337;backend.ai-input;" + ("password" if secret else "text") + "\\x07")
+            sys.stdout.flush()
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError("EOF when reading a line")
+            return line[:-1] if line.endswith("\\n") else line
+        builtins.input = lambda prompt="": _backendai_ask(prompt, False)
+        getpass.getpass = lambda prompt="Password: ", stream=None: _backendai_ask(prompt, True)
+        _backendai_code = os.environ.pop("BACKENDAI_CODE", "")
+        os.environ.pop("BACKENDAI_PRELUDE", None)
+        _backendai_main = {"__name__": "__main__", "__builtins__": builtins}
+        exec(compile(_backendai_code, "<string>", "exec"), _backendai_main)
+        """
 
     public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
         case unknownMode(String)
@@ -63,6 +93,11 @@ public enum ExecutionCommand {
         case "query":
             if let problem = checked("code", code) { return .failure(problem) }
             guard let interpreter = Self.interpreter(forImage: image) else { return .failure(.noInterpreter(image: image)) }
+            if interpreter == "python3" {
+                return .success(Script(
+                    command: "exec python3 -c \"$BACKENDAI_PRELUDE\"",
+                    environment: ["BACKENDAI_CODE": code, "BACKENDAI_PRELUDE": Self.pythonPrelude], acceptsInput: true))
+            }
             let command = interpreter == "/bin/sh"
                 ? "exec /bin/sh -c \"$BACKENDAI_CODE\""
                 : "exec \(interpreter) -c \"$BACKENDAI_CODE\""

@@ -7,7 +7,7 @@ import Testing
 /// sandbox of the session through the execute WebSocket, its output comes back, and `--rm` removes the session.
 @Suite("run", .serialized)
 struct RunTests {
-    @Test("run --rm -c 'print(6*7)' prints 42 and leaves no session; --exec runs uploaded files; an unknown language says to use --exec")
+    @Test("run --rm -c 'print(6*7)' prints 42 and leaves no session; input() is answered from the CLI; --exec runs uploaded files; an unknown language says to use --exec")
     func run() async throws {
         let setup = try await SandboxTests.setUp()
         defer { Task { [pool = setup.pool] in await pool.close() } }
@@ -26,6 +26,15 @@ struct RunTests {
             ["run", "--rm", "-c", "import os; print(os.getuid(), os.getcwd()); raise SystemExit(3)", "python:3.11"], timeout: .seconds(90))
         #expect(inside.stdout.contains("1000 /home/work"), "\(inside.stdout) \(inside.stderr)")
         #expect((inside.stdout + inside.stderr).contains("exit code = 3"), "\(inside.stdout) \(inside.stderr)")
+
+        // Code that asks for input: each input() is a `waiting-input`, the CLI reads a line of its stdin and sends it.
+        let asked = try await setup.cli.run(
+            ["run", "--rm", "-c", "name = input('who? ')\nplace = input('where? ')\nprint('hello', name, 'in', place)", "python:3.11"],
+            timeout: .seconds(90), input: "ada\nlondon\n")
+        #expect(asked.stdout.contains("who? ") && asked.stdout.contains("where? "), "\(asked.stdout) \(asked.stderr)")
+        #expect(asked.stdout.contains("hello ada in london"), "\(asked.stdout) \(asked.stderr)")
+        #expect(!asked.stdout.contains("backend.ai-input"), "the marker leaked: \(asked.stdout)")
+        #expect((asked.stdout + asked.stderr).contains("exit code = 0"), "\(asked.stdout) \(asked.stderr)")
 
         let local = try TestEnvironment.current().scratchDirectory("run-files")
         try Data("print('from main', 7 * 6)\n".utf8).write(to: local.appendingPathComponent("main.py"))

@@ -13,6 +13,8 @@ extension AgentProtocol {
             case execute
             /// What run `run` wrote from `offset` on, and its exit code once it ended (waits briefly for news).
             case output
+            /// One line (`input`) for run `run`'s stdin: the answer to the `input()` it waits on.
+            case input
         }
 
         public var id: Int64
@@ -31,16 +33,23 @@ extension AgentProtocol {
         /// `output`: the run and where to read from.
         public var run: String?
         public var offset: Int64?
+        /// `execute`: give the process a stdin that `input` requests fill (else it reads /dev/null).
+        public var interactive: Bool?
+        /// `input`: the line to write (a newline is added).
+        public var input: String?
 
         enum CodingKeys: String, CodingKey {
-            case id, kind, path, paths, uploads, command, environment, run, offset
+            case id, kind, path, paths, uploads, command, environment, run, offset, interactive, input
             case sessionID = "session_id"
         }
 
         public init(
             id: Int64, sessionID: UUID, kind: Kind, path: String? = nil, paths: [String]? = nil, uploads: [Upload]? = nil,
-            command: String? = nil, environment: [String: String]? = nil, run: String? = nil, offset: Int64? = nil
+            command: String? = nil, environment: [String: String]? = nil, run: String? = nil, offset: Int64? = nil,
+            interactive: Bool? = nil, input: String? = nil
         ) {
+            self.interactive = interactive
+            self.input = input
             self.id = id
             self.sessionID = sessionID
             self.kind = kind.rawValue

@@ -147,6 +147,7 @@ public final class ProcessAgent: Service, Sendable {
                     switch AgentProtocol.FileRequest.Kind(rawValue: request.kind) {
                     case .execute: return await self.state.execute(request)
                     case .output: return await self.state.output(request)
+                    case .input: return await self.state.input(request)
                     default:
                         do {
                             return try await BlockingExecutor.shared.run(name: "session-files") { handler.answer(request) }

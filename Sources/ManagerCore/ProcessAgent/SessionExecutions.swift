@@ -14,9 +14,14 @@ extension AgentState {
         let pid: pid_t
         let workspace: SessionWorkspace
         let cgroup: SessionCGroup?
+        /// The write end of the process's stdin (executions that take input); closed when it is forgotten.
+        var stdin: Int32?
         var exitCode: Int?
         var lastAsked: ContinuousClock.Instant
     }
+
+    /// The longest line `input` writes at once (the CLI sends what the user typed).
+    static let maxInputBytes = 64 << 10
 
     static let maxExecutions = 64
     static let outputChunk = 256 << 10
@@ -43,19 +48,54 @@ extension AgentState {
             ("BACKENDAI_SESSION_ID", request.sessionID.uuidString.lowercased()), ("BACKENDAI_SESSION_NAME", spec.name),
             ("BACKENDAI_SESSION_TYPE", spec.type), ("BACKENDAI_AGENT_ID", self.settings.id),
         ]
-        let sandbox = SessionSandbox(
+        var sandbox = SessionSandbox(
             runtime: runtime, workspace: workspace, sessionID: UUID(), spec: spec, imageRoot: self.images.rootfs(for: spec.image))
+        // An execution that takes input reads a pipe whose write end the agent keeps (close-on-exec, non-blocking).
+        var stdin: (read: Int32, write: Int32)?
+        if request.interactive == true {
+            guard let ends = try? SessionSandbox.pipe() else {
+                return .init(id: request.id, problem: .init(.failed, "The execution's stdin could not be made (errno \(errno))."))
+            }
+            _ = fcntl(ends.write, F_SETFL, fcntl(ends.write, F_GETFL) | O_NONBLOCK)
+            stdin = ends
+            sandbox.stdin = ends.read
+        }
         do {
-            let started = try await BlockingExecutor.shared.run(name: "execute") { [environment] in
+            let started = try await BlockingExecutor.shared.run(name: "execute") { [environment, sandbox] in
                 try sandbox.start(environment: environment)
             }
+            if let stdin { close(stdin.read) }
             self.executions[runID] = Execution(
-                sessionID: request.sessionID, pid: started.pid, workspace: workspace, cgroup: started.cgroup, lastAsked: .now)
+                sessionID: request.sessionID, pid: started.pid, workspace: workspace, cgroup: started.cgroup, stdin: stdin?.write,
+                lastAsked: .now)
             self.logger.info("execution started", metadata: ["session_id": "\(request.sessionID)", "run_id": "\(runID)"])
             return .init(id: request.id, run: runID)
         } catch {
+            if let stdin {
+                close(stdin.read)
+                close(stdin.write)
+            }
             return .init(id: request.id, problem: .init(.failed, "The execution could not start: \(String(describing: error).prefix(500))"))
         }
+    }
+
+    /// Writes one line to the run's stdin (the answer to the `input()` it waits on).
+    func input(_ request: AgentProtocol.FileRequest) -> AgentProtocol.FileResult {
+        guard let runID = request.run, let execution = self.executions[runID], execution.sessionID == request.sessionID else {
+            return .init(id: request.id, problem: .init(.notFound, "No execution '\((request.run ?? "").prefix(64))' on this agent."))
+        }
+        guard let descriptor = execution.stdin, execution.exitCode == nil else {
+            return .init(id: request.id, problem: .init(.invalid, "The execution takes no input (or has ended)."))
+        }
+        let line = Array(((request.input ?? "") + "\n").utf8)
+        guard line.count <= Self.maxInputBytes else {
+            return .init(id: request.id, problem: .init(.tooLarge, "The input is longer than \(Self.maxInputBytes) bytes."))
+        }
+        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == line.count else {
+            return .init(id: request.id, problem: .init(.failed, "The execution is not reading its input (errno \(errno))."))
+        }
+        return .init(id: request.id, run: runID)
     }
 
     /// The run's output from `offset` (waiting up to half a second for some, or for its end).
@@ -109,6 +149,7 @@ extension AgentState {
 
     private func forget(_ runID: String) {
         guard let execution = self.executions.removeValue(forKey: runID) else { return }
+        if let stdin = execution.stdin { close(stdin) }
         if let cgroup = execution.cgroup {
             cgroup.killAll()
             cgroup.remove()

@@ -55,7 +55,7 @@ struct SessionFileHandler: Sendable {
                     archives.append(bytes)
                 }
                 return .init(id: request.id, archives: archives)
-            case .execute, .output:
+            case .execute, .output, .input:
                 return .init(id: request.id, problem: .init(.invalid, "Executions are answered by the agent's state."))
             case nil:
                 return .init(id: request.id, problem: .init(.invalid, "This agent does not know the file request '\(request.kind.prefix(32))'."))

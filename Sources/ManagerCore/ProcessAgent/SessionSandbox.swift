@@ -26,6 +26,8 @@ struct SessionSandbox {
     let spec: AgentProtocol.SessionSpec
     /// The image's root folder when the image is imported on this agent.
     let imageRoot: String?
+    /// The read end of a pipe to be the process's stdin (an execution that takes input); /dev/null without one.
+    var stdin: Int32? = nil
 
     /// The sandbox's own environment under the session's: a login-like one for user `work`.
     static let baseEnvironment: [(String, String)] = [
@@ -154,7 +156,8 @@ struct SessionSandbox {
             arguments.blockFD = 6
         }
         let descriptors: [ProcessLauncher.Descriptor] = [
-            .null, .append(self.workspace.logPath), .same(1), .truncate(self.workspace.statusPath), .read(self.workspace.argsPath),
+            self.stdin.map { .inherit($0) } ?? .null, .append(self.workspace.logPath), .same(1), .truncate(self.workspace.statusPath),
+            .read(self.workspace.argsPath),
             outbound ? .inherit(info.write) : .null, outbound ? .inherit(block.read) : .null, .inherit(started.write),
             outbound ? .inherit(lifetime.write) : .null,
         ]
@@ -240,7 +243,8 @@ struct SessionSandbox {
         let pid = try ProcessLauncher.spawn(
             ["/bin/sh", "-c", Self.hostWrapper, "session-wrapper", self.workspace.workDir.path, self.spec.command ?? "",
              self.workspace.exitCodePath],
-            descriptors: [.null, .append(self.workspace.logPath), .same(1)], cgroupProcs: cgroup?.procsFiles ?? [],
+            descriptors: [self.stdin.map { .inherit($0) } ?? .null, .append(self.workspace.logPath), .same(1)],
+            cgroupProcs: cgroup?.procsFiles ?? [],
             maxOpenFiles: self.runtime.settings.maxOpenFiles, environment: env)
         try? self.workspace.record(pid: pid)
         return pid

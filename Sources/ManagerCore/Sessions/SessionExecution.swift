@@ -10,10 +10,12 @@ import SchedulerKit
 struct SessionExecution: Sendable {
     let files: SessionFiles
 
-    /// Runs one execution request in `session`, sending each result message as it comes.
+    /// Runs one execution request in `session`, sending each result message as it comes. When the process waits
+    /// for input (Python's `input()`/`getpass()`), `waiting-input` is sent and the next message `receive` gives is
+    /// written to its stdin; nil (the client went away) ends the wait with EOF.
     func run(
         _ session: SessionRecord, mode: String, code: String, options: [String: String?],
-        send: @Sendable (JSONValue) async throws -> Void
+        receive: () async throws -> String?, send: @Sendable (JSONValue) async throws -> Void
     ) async throws {
         let script: ExecutionCommand.Script
         switch ExecutionCommand.script(mode: mode, code: code, options: options, image: session.image) {
@@ -23,15 +25,33 @@ struct SessionExecution: Sendable {
             return
         }
         let started = try await self.files.ask(
-            .init(id: 0, sessionID: session.id, kind: .execute, command: script.command, environment: script.environment), session)
+            .init(id: 0, sessionID: session.id, kind: .execute, command: script.command, environment: script.environment,
+                  interactive: script.acceptsInput ? true : nil), session)
         guard let run = started.run else {
             throw APIError(status: .badGateway, kind: "agent-error", title: "The agent answered wrongly.", msg: "No run id came back.")
         }
         var offset: Int64 = 0
+        var scanner = ExecutionOutputScanner()
         while true {
             let result = try await self.files.ask(.init(id: 0, sessionID: session.id, kind: .output, run: run, offset: offset), session)
-            let text = String(decoding: result.output ?? Data(), as: UTF8.self)
             offset = result.nextOffset ?? offset + Int64(result.output?.count ?? 0)
+            var pieces = scanner.feed(result.output ?? Data())
+            if result.exitCode != nil { pieces += scanner.finish() }
+            var text = ""
+            for piece in pieces {
+                switch piece {
+                case .text(let part): text += part
+                case .waitingInput(let secret):
+                    try await send(Self.message(
+                        "waiting-input", console: text.isEmpty ? [] : [("stdout", text)], exitCode: nil,
+                        options: [("is_password", .bool(secret))]))
+                    text = ""
+                    let answer = try await receive()
+                    _ = try await self.files.ask(
+                        .init(id: 0, sessionID: session.id, kind: .input, run: run, input: String((answer ?? "").prefix(ExecutionCommand.maxCodeBytes))),
+                        session)
+                }
+            }
             if let code = result.exitCode {
                 try await send(Self.message("finished", console: text.isEmpty ? [] : [("stdout", text)], exitCode: code))
                 return
@@ -42,11 +62,13 @@ struct SessionExecution: Sendable {
 
     /// A result message as the client reads it: `status`, `console` (`[[kind, text], …]`), `exitCode`, `files`,
     /// `options`.
-    static func message(_ status: String, console: [(String, String)], exitCode: Int?) -> JSONValue {
+    static func message(
+        _ status: String, console: [(String, String)], exitCode: Int?, options: [(key: String, value: JSONValue)] = []
+    ) -> JSONValue {
         var pairs: [(key: String, value: JSONValue)] = [
             ("status", .string(status)),
             ("console", .array(console.map { .array([.string($0.0), .string($0.1)]) })),
-            ("files", .array([])), ("options", .object([])),
+            ("files", .array([])), ("options", .object(options)),
         ]
         if let exitCode { pairs.append(("exitCode", .number(Double(exitCode)))) }
         return .object(pairs)

@@ -7,7 +7,8 @@ import SchedulerKit
 
 /// `GET /stream/session/{name}/execute` (WebSocket), what `backend.ai run` opens after its session is RUNNING:
 /// the client sends `{"code", "mode": "query"|"batch", "options"}`, and gets Backend.AI's result messages
-/// (`continued` with console items, then `finished` with `exitCode`). The upgrade request is signed like any other
+/// (`continued` with console items, `waiting-input` when the code asks for input — the client's next text message is
+/// the answer — then `finished` with `exitCode`). The upgrade request is signed like any other
 /// (the WebSocket router runs the same problem and auth middlewares, rate limit and replay refusal included); once
 /// signed it is upgraded, and a problem with the session (404, 409) is the first message, on stderr, with exit
 /// code 1 (a refused upgrade would fall through to the HTTP router and be checked twice). The work is
@@ -41,9 +42,16 @@ struct SessionExecuteRoutes {
                     for (key, value) in pairs { if case .string(let text) = value { options[key] = text } }
                 }
                 logger.info("execution requested", metadata: ["session_id": "\(session.id)", "mode": "\(mode.prefix(16))"])
-                try await self.execution.run(session, mode: mode, code: code, options: options) { message in
-                    try await outbound.write(.text(message.text))
-                }
+                try await self.execution.run(
+                    session, mode: mode, code: code, options: options,
+                    receive: {
+                        // The answer to a `waiting-input`: the client's next text message (Backend.AI's mode `input`).
+                        while let message = try await messages.next() {
+                            if case .text(let text) = message { return text }
+                        }
+                        return nil
+                    },
+                    send: { message in try await outbound.write(.text(message.text)) })
             } catch let error as APIError {
                 try? await outbound.write(.text(SessionExecution.message(
                     "finished", console: [("stderr", (error.msg ?? error.title) + "\n")], exitCode: 1).text))

@@ -2,6 +2,7 @@ import Foundation
 import NIOHTTP1
 import Testing
 @testable import ManagerCore
+import SchedulerKit
 
 /// `backend.ai run` as a researcher types it: the session is created (waiting until RUNNING), the code runs in a new
 /// sandbox of the session through the execute WebSocket, its output comes back, and `--rm` removes the session.
@@ -59,6 +60,71 @@ struct RunTests {
         _ = try await setup.cli.run(["session", "create", "-c", "exec sleep 300", "-t", "kept", "python:3.11"])
         let plain = try await setup.manager.admin.send(.GET, "/stream/session/kept/execute")
         #expect(plain.status == 400 && plain.text.contains("WebSocket"), "\(plain.text)")
+        try await setup.manager.stop()
+    }
+
+    @Test("the polling execute API (POST /session/{name}): query, then continue with each answer's runId until finished; waiting-input answered by mode input; bad runIds and modes are 400s")
+    func polling() async throws {
+        let setup = try await SandboxTests.setUp()
+        defer { Task { [pool = setup.pool] in await pool.close() } }
+        let created = try await setup.cli.run(["session", "create", "-c", "exec sleep 300", "-t", "polled", "python:3.11"])
+        #expect(created.status == 0, "\(created.stdout) \(created.stderr)")
+        let admin = setup.manager.admin
+        /// Sends `first`, then `continue` (or `input` with the next of `answers`) with each answer's runId until finished.
+        func loop(_ first: [String: Any], answers: [String] = []) async throws -> (output: String, statuses: [String], exitCode: Int?) {
+            var body = first
+            var output = ""
+            var statuses: [String] = []
+            var answers = answers
+            for _ in 0..<400 {
+                let response = try await admin.send(.POST, "/session/polled", json: body)
+                guard response.status == 200, let result = try JSONValue.parse(response.text)["result"],
+                    case .string(let runID)? = result["runId"], case .string(let status)? = result["status"]
+                else {
+                    Issue.record("\(response.status) \(response.text)")
+                    return (output, statuses, nil)
+                }
+                statuses.append(status)
+                if case .array(let items)? = result["console"] {
+                    for item in items { if case .array(let pair) = item, pair.count == 2, case .string(let text) = pair[1] { output += text } }
+                }
+                if status == "finished" {
+                    if case .number(let code)? = result["exitCode"] { return (output, statuses, Int(code)) }
+                    return (output, statuses, nil)
+                }
+                if status == "waiting-input", !answers.isEmpty {
+                    body = ["mode": "input", "code": answers.removeFirst(), "runId": runID]
+                } else {
+                    body = ["mode": "continue", "code": "", "runId": runID]
+                }
+            }
+            Issue.record("the run never finished: \(statuses.suffix(5))")
+            return (output, statuses, nil)
+        }
+        let plain = try await loop(["mode": "query", "code": "import time\nprint(6*7)\ntime.sleep(1)\nprint('done')\nraise SystemExit(5)"])
+        #expect(plain.output.contains("42\n") && plain.output.contains("done"), "\(plain.output)")
+        #expect(plain.exitCode == 5 && plain.statuses.first == "continued", "\(plain.statuses) \(String(describing: plain.exitCode))")
+
+        let asked = try await loop(["mode": "query", "code": "print('hello', input('who? '))"], answers: ["ada"])
+        #expect(asked.statuses.contains("waiting-input") && asked.output.contains("who? ") && asked.output.contains("hello ada"),
+                "\(asked.statuses) \(asked.output)")
+        #expect(!asked.output.contains("backend.ai-input") && asked.exitCode == 0, "\(asked.output)")
+
+        let batch = try await loop(["mode": "batch", "code": "", "options": ["exec": "echo from-batch; exit 2"]])
+        #expect(batch.output.contains("from-batch") && batch.exitCode == 2, "\(batch.output)")
+
+        for body: [String: Any] in [
+            ["mode": "continue", "code": "", "runId": "not-a-run"], ["mode": "continue", "code": ""],
+            ["mode": "complete", "code": "pri"], ["code": "pri", "options": ["row": 0]],
+            ["mode": "query", "code": "1", "options": "x"], ["mode": "query", "code": 5],
+        ] {
+            let response = try await admin.send(.POST, "/session/polled", json: body)
+            #expect(response.status == 400 && response.text.contains("'"), "\(body): \(response.status) \(response.text)")
+        }
+        // Another user's session is not there for them.
+        let stranger = try await setup.manager.createUserKeypair(email: "exec-stranger@example.com")
+        let other = SignedClient(endpoint: setup.manager.endpoint, accessKey: stranger.accessKey, secretKey: stranger.secretKey)
+        #expect(try await other.send(.POST, "/session/polled", json: ["mode": "query", "code": "print(1)"]).status == 404)
         try await setup.manager.stop()
     }
 }

@@ -112,7 +112,7 @@ public struct ManagerApplication {
         sessionRoutes.register(on: router)
         let sessionFiles = SessionFiles(sessions: sessionRoutes.service, store: PostgresSessionFileStore(pool: pool), signal: signal)
         SessionFileRoutes(files: sessionFiles, maxBodySize: maxBody).register(on: router)
-        let executeRoutes = SessionExecuteRoutes(execution: SessionExecution(files: sessionFiles))
+        let executeRoutes = SessionExecuteRoutes(execution: SessionExecution(files: sessionFiles), maxBodySize: maxBody)
         executeRoutes.register(webSockets: webSocketRouter)
         executeRoutes.register(on: router)
         ManagerRoutes(

@@ -16,6 +16,9 @@ public struct ExecutionOutputScanner: Sendable {
 
     public init() {}
 
+    /// Bytes held back (a marker or character not yet complete): not yet consumed.
+    public var held: Int { self.pending.count }
+
     /// The text and input waits in `bytes` (with what was held back before), in order.
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [Piece] {
         self.pending.append(contentsOf: bytes)

@@ -16,6 +16,8 @@ struct FreezeMiddleware: RouterMiddleware {
             if path == "/session" || path == "/folders" { return true }
             if path.hasPrefix("/folders/"), path.hasSuffix("/clone") || path.hasSuffix("/request-upload") { return true }
             if path.hasPrefix("/session/"), path.hasSuffix("/upload") { return true }
+            // `POST /session/{name}`: an execution.
+            if path.hasPrefix("/session/"), !path.dropFirst("/session/".count).contains("/") { return true }
             return false
         case .get:
             return path.hasPrefix("/stream/session/") && path.hasSuffix("/execute")

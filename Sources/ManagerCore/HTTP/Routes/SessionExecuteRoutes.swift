@@ -16,6 +16,7 @@ import SchedulerKit
 struct SessionExecuteRoutes {
     static let path = "/stream/session/:name/execute"
     let execution: SessionExecution
+    let maxBodySize: Int
 
     /// The WebSocket route (on the router `.http1WebSocketUpgrade` consults for `Upgrade: websocket` requests).
     func register(webSockets router: Router<ManagerRequestContext>) {
@@ -61,8 +62,27 @@ struct SessionExecuteRoutes {
         }
     }
 
-    /// The same path without an upgrade: a 400 saying what it needs.
+    /// The same path without an upgrade (a 400 saying what it needs), and the polling execute API.
     func register(on router: Router<ManagerRequestContext>) {
+        // `POST /session/{name}` `{mode, code, runId, options}` → `{"result": {runId, status, console, exitCode, options}}`.
+        router.post("/session/:name") { request, context -> Response in
+            let target = try SessionRoutes.target(request, context: context)
+            let fields = try JSONFields(try await JSONResponse.decode(JSONValue.self, from: request, limit: self.maxBodySize))
+            let session = try await self.execution.files.running(target.reference, owner: target.owner, caller: target.caller)
+            guard let mode = try fields.string("mode", maxLength: 16) else {
+                throw APIError.invalidAPIParams("'mode' is required (code completion, a request without one, is not supported).")
+            }
+            var options: [String: String?] = [:]
+            if let value = fields.pairs["options"] {
+                guard case .object(let pairs) = value else { throw APIError.invalidAPIParams("'options' must be an object.") }
+                for (key, value) in pairs { if case .string(let text) = value { options[key] = text } }
+            }
+            let answer = try await self.execution.step(
+                session, mode: mode, code: try fields.string("code", maxLength: ExecutionCommand.maxCodeBytes) ?? "",
+                runID: try fields.string("runId", maxLength: 80), options: options)
+            context.logger.info("execution step", metadata: ["session_id": "\(session.id)", "mode": "\(mode)"])
+            return JSONResponse.raw(answer.text)
+        }
         router.get("/stream/session/:name/execute") { request, context -> Response in
             let target = try SessionRoutes.target(request, context: context)
             _ = try await self.execution.files.running(target.reference, owner: target.owner, caller: target.caller)

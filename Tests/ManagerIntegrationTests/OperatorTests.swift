@@ -7,7 +7,7 @@ import Testing
 /// taken out of scheduling and put back, agent info.
 @Suite("Operator views", .serialized)
 struct OperatorTests {
-    @Test("admin manager status/freeze/unfreeze, announcement update/get/delete, scheduler exclude/include-agents, agent info")
+    @Test("admin manager status/freeze/unfreeze, announcement update/get/delete, scheduler exclude/include-agents, agent info, --assign-agent")
     func operatorDay() async throws {
         let setup = try await SandboxTests.setUp()
         defer { Task { [pool = setup.pool] in await pool.close() } }
@@ -65,6 +65,24 @@ struct OperatorTests {
         #expect(unknown.status == 404, "\(unknown.text)")
         let badOp = try await setup.manager.admin.send(.POST, "/manager/scheduler/operation", json: ["op": "drain", "args": [agentID]])
         #expect(badOp.status == 400 && badOp.text.contains("'op'"), "\(badOp.text)")
+
+        // --assign-agent (admins): placed on the agent named; an agent that is not there leaves it waiting, saying so.
+        let pinned = try await setup.cli.run(["session", "create", "--assign-agent", agentID, "-c", "exec sleep 300", "-t", "pinned-1", "python:3.11"])
+        #expect(pinned.status == 0, "\(pinned.stdout) \(pinned.stderr)")
+        let placed = try #require(try await setup.probe.session("pinned-1"))
+        #expect(placed.status == "RUNNING" && placed.agentID == agentID)
+        _ = try await setup.cli.run(["session", "create", "--enqueue-only", "--assign-agent", "elsewhere-1,elsewhere-2", "-c", "true", "-t", "pinned-2", "python:3.11"])
+        try await setup.probe.wait("pinned-2 to say why it waits", timeout: .seconds(20)) {
+            let data: String? = try await setup.pool.query("SELECT status_data::text AS d FROM sessions WHERE name = 'pinned-2'").first?.decode("d")
+            return data?.contains("not designated") == true
+        }
+        #expect(try await setup.probe.session("pinned-2")?.status == "PENDING")
+        let assigner = try await setup.manager.createUserKeypair(email: "assign-user@example.com")
+        let userCLI = BackendAICLI(environment: try TestEnvironment.current(), endpoint: setup.manager.endpoint,
+                                   accessKey: assigner.accessKey, secretKey: assigner.secretKey)
+        let notAdmin = try await userCLI.run(["session", "create", "--enqueue-only", "--assign-agent", agentID, "-t", "pinned-3", "python:3.11"])
+        #expect(notAdmin.status != 0 && (notAdmin.stdout + notAdmin.stderr).contains("only an admin"), "\(notAdmin.stdout) \(notAdmin.stderr)")
+        #expect(try await setup.probe.session("pinned-3") == nil)
         try await setup.manager.stop()
     }
 }

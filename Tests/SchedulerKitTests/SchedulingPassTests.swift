@@ -21,6 +21,28 @@ import Testing
         #expect(result.placements.map(\.sessionID) == ["small"])
     }
 
+    @Test("designated agents (--assign-agent): the session goes only to one of them, and waits saying the others are not designated")
+    func designatedAgents() {
+        let agents = [Fixture.agent("a1", cpu: 8), Fixture.agent("a2", cpu: 2), Fixture.agent("a3", cpu: 2, usedCPU: 2)]
+        var pinned = Fixture.session("pinned", cpu: 1, createdAt: 1)
+        pinned.designatedAgents = ["a2"]
+        var busy = Fixture.session("busy", cpu: 1, createdAt: 4)
+        busy.designatedAgents = ["a3"]
+        let free = Fixture.session("free", cpu: 1, createdAt: 3)
+        let snapshot = Fixture.snapshot([pinned, busy, free], agents: agents, options: Fixture.options(.object([
+            ("agent_selection_strategy", .string("dispersed")),
+        ])))
+        let result = SchedulingPass().run(snapshot)
+        // Dispersed would have picked a1 (most free); the designation wins.
+        #expect(result.placements.first { $0.sessionID == "pinned" }?.agentID == "a2")
+        guard case .wait(let waiting)? = result.decision("busy") else {
+            Issue.record("busy should wait for its agent")
+            return
+        }
+        #expect(waiting.message == "0/3 agents available: 2 not designated, 1 insufficient cpu")
+        #expect(result.placements.first { $0.sessionID == "free" }?.agentID == "a1")
+    }
+
     @Test("fifo: an older session that fits once agents free up blocks younger ones")
     func fifoBlocks() {
         let snapshot = Fixture.snapshot(

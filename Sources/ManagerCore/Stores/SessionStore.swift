@@ -62,6 +62,8 @@ public struct SessionCreation: Sendable {
     public var isAdminRequest: Bool
     /// Containers asked for (`clusterSize`); only 1 is supported, more is refused after the policy check.
     public var clusterSize: Int = 1
+    /// `config.agentList` (admins only): the agents the session may be placed on; empty: any.
+    public var designatedAgents: [String] = []
     /// Signs this session's `callback_url` deliveries (instead of `webhook_delivery.callback_secret`).
     public var callbackSecret: String?
 }

@@ -19,8 +19,11 @@ public struct AgentSelector: Sendable {
         var reasons: [String: Int] = [:]
         var candidates: [Int] = []
         var fitsWhenIdle = false
+        let designated = Set(session.designatedAgents)
         for (index, agent) in agents.enumerated() {
-            if !agent.isAlive {
+            if !designated.isEmpty && !designated.contains(agent.id) {
+                reasons["not designated", default: 0] += 1
+            } else if !agent.isAlive {
                 reasons["not alive", default: 0] += 1
             } else if !agent.isSchedulable {
                 reasons["not schedulable", default: 0] += 1

@@ -16,6 +16,8 @@ public struct PendingSession: Hashable, Sendable {
     public var retries: Int
     /// Its last recorded wait, if any.
     public var lastWait: WaitRecord?
+    /// The agents an admin chose for it (`--assign-agent`); empty: any agent of its scaling group.
+    public var designatedAgents: [String] = []
 
     public init(
         id: String, name: String, type: SessionType, accessKey: String, domainName: String = "default",

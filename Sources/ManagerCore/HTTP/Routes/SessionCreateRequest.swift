@@ -186,6 +186,7 @@ enum SessionCreateRequest {
             tag: try string("tag"), reuseIfExists: try bool("reuseIfExists"), owner: owner,
             groupName: try string("group", "groupName") ?? "default", isAdminRequest: identity.isAdmin)
         creation.clusterSize = clusterSize
+        creation.designatedAgents = try Self.agentList(config, identity: identity)
         if let secret = try string("callback_secret", "callbackSecret") {
             guard callback != nil else { throw APIError.invalidAPIParams("'callback_secret' needs a 'callback_url'.") }
             guard (16...256).contains(secret.utf8.count), secret.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
@@ -194,6 +195,26 @@ enum SessionCreateRequest {
             creation.callbackSecret = secret
         }
         return (creation, try bool("enqueueOnly"))
+    }
+
+    /// `config.agentList` (`--assign-agent`): at most 32 agent ids, admins only (Backend.AI lets superadmins choose).
+    static func agentList(_ config: JSONValue, identity: Identity) throws -> [String] {
+        switch config["agentList"] ?? config["agent_list"] {
+        case nil, .null?: return []
+        case .array(let items)?:
+            guard !items.isEmpty else { return [] }
+            guard identity.isAdmin else { throw APIError.forbidden("'config.agentList': only an admin may choose the agents of a session.") }
+            guard items.count <= 32 else { throw APIError.invalidAPIParams("'config.agentList' names at most 32 agents.") }
+            var agents: [String] = []
+            for item in items {
+                guard case .string(let id) = item, (1...64).contains(id.utf8.count), !id.utf8.contains(where: { $0 < 0x20 }) else {
+                    throw APIError.invalidAPIParams("'config.agentList': each entry must be an agent id of 1 to 64 characters.")
+                }
+                if !agents.contains(id) { agents.append(id) }
+            }
+            return agents
+        default: throw APIError.invalidAPIParams("'config.agentList' must be a list of agent ids.")
+        }
     }
 
     /// `config.mounts` (folder names) with `config.mount_map` (name → path inside the session), validated as

@@ -211,7 +211,8 @@ extension PostgresSessionStore {
                  \(creation.image), \(creation.architecture), \(creation.tag), \(JSONB(text: creation.requestedSlots.text)),
                  \(JSONB(text: creation.resourceOpts.text)), \(JSONB(text: session.mounts.text)),
                  \(JSONB(text: creation.environ.text)), \(creation.bootstrapScript), \(creation.startupCommand),
-                 \(creation.callbackURL), nullif(\(secret: creation.callbackSecret ?? ""), ''), \(creation.startsAt), \(now), \(history), \(now))
+                 \(creation.callbackURL), nullif(\(secret: creation.callbackSecret ?? ""), ''), \(creation.startsAt), \(now), \(history), \(now),
+                 \(creation.designatedAgents)::text[])
                 """)
         }
         let ids = UUIDArray(planned.map(\.id))
@@ -226,7 +227,7 @@ extension PostgresSessionStore {
             INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key,
                 scaling_group_name, image, architecture, tag, requested_slots, resource_opts, vfolder_mounts, environ,
                 bootstrap_script, startup_command, callback_url, callback_secret, starts_at, created_at, status_history,
-                status_changed)
+                status_changed, designated_agents)
             VALUES \(rows)
             ON CONFLICT (access_key, name) WHERE status NOT IN ('TERMINATED', 'CANCELLED') DO NOTHING
             """,

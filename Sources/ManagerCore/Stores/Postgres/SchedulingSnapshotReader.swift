@@ -84,6 +84,7 @@ struct SchedulingSnapshotReader {
                    extract(epoch FROM s.starts_at)::float8 AS starts_at,
                    coalesce((s.status_data #>> '{scheduler,retries}')::int, 0) AS retries,
                    ARRAY(SELECT d.depends_on::text FROM session_dependencies d WHERE d.session_id = s.id) AS dependencies,
+                   s.designated_agents,
                    s.status_info, s.status_data #>> '{scheduler,msg}' AS wait_message,
                    extract(epoch FROM (s.status_data #>> '{scheduler,last_try}')::timestamptz)::float8 AS last_try,
                    ARRAY(SELECT coalesce(f ->> 'name', '') FROM jsonb_array_elements(w.failed) f) AS failed_names,
@@ -102,7 +103,7 @@ struct SchedulingSnapshotReader {
                 statusInfo: try row.decodeOptional("status_info"),
                 failed: zip(names, messages).map { PredicateFailure(name: $0, message: $1) },
                 message: try row.decodeOptional("wait_message"), lastTry: try row.decodeOptional("last_try"))
-            return PendingSession(
+            var session = PendingSession(
                 id: try row.decode("id"), name: try row.decode("name"),
                 type: SessionType(rawValue: try row.decode("session_type")) ?? .interactive,
                 accessKey: try row.decode("access_key"), domainName: try row.decode("domain_name"),
@@ -110,6 +111,8 @@ struct SchedulingSnapshotReader {
                 requested: try requested(row.decode("requested_slots", as: JSONB.self).text),
                 createdAt: try row.decode("created_at"), startsAt: try row.decodeOptional("starts_at"),
                 dependencies: try row.decode("dependencies"), retries: try row.decode("retries"), lastWait: lastWait)
+            session.designatedAgents = try row.decode("designated_agents")
+            return session
         }
 
         var dependencies: [String: DependencyState] = [:]

@@ -1,5 +1,6 @@
 import Foundation
 import GraphQL
+import SchedulerKit
 import OrderedCollections
 
 /// Keypairs: `keypair` (the caller's, or any for an admin) and `modify_keypair` (admin: activation, admin flag,
@@ -46,9 +47,11 @@ enum KeypairSchema {
                         key = AccessKey(requested)
                     }
                     // With the account store, the fields `admin keypair info` shows (created_at, user_info, …).
-                    if let accounts = context.accounts, let record = try await context.keypairs.keypair(key) {
-                        let rows = try await accounts.keypairs(email: record.email, isActive: nil, limit: 1000, offset: 0).items
-                        if let row = rows.first(where: { $0.record.accessKey == key }) { return AccountSchema.keypairRow(row) }
+                    if let accounts = context.accounts {
+                        let one = ListFilter.compare(field: "access_key", op: .equal, value: .string(key.rawValue))
+                        if let row = try await accounts.keypairs(email: nil, isActive: nil, filter: one, limit: 1, offset: 0).items.first {
+                            return AccountSchema.keypairRow(row)
+                        }
                     }
                     return try await context.keypairs.keypair(key).map(Self.row)
                 }),

@@ -8,19 +8,7 @@ import SchedulerKit
 /// stored and ignored. An admin cannot deactivate, demote, delete or purge themselves (they would lock themselves out).
 enum AccountEditSchema {
     static func mutationFields() throws -> GraphQLFieldMap {
-        let modifyInput = try GraphQLInputObjectType(
-            name: "ModifyUserInput",
-            fields: [
-                "username": InputObjectField(type: GraphQLString), "password": InputObjectField(type: GraphQLString),
-                "need_password_change": InputObjectField(type: GraphQLBoolean), "full_name": InputObjectField(type: GraphQLString),
-                "description": InputObjectField(type: GraphQLString), "is_active": InputObjectField(type: GraphQLBoolean),
-                "status": InputObjectField(type: GraphQLString), "domain_name": InputObjectField(type: GraphQLString),
-                "role": InputObjectField(type: GraphQLString), "group_ids": InputObjectField(type: GraphQLList(GraphQLString)),
-                "allowed_client_ip": InputObjectField(type: GraphQLList(GraphQLString)),
-                "totp_activated": InputObjectField(type: GraphQLBoolean), "sudo_session_enabled": InputObjectField(type: GraphQLBoolean),
-                "main_access_key": InputObjectField(type: GraphQLString), "resource_policy": InputObjectField(type: GraphQLString),
-                "container_uid": InputObjectField(type: GraphQLInt),
-            ])
+        let modifyInput = try GraphQLInputObjectType(name: "ModifyUserInput", fields: AccountSchema.userInputFields)
         let purgeInput = try GraphQLInputObjectType(
             name: "PurgeUserInput", fields: ["purge_shared_vfolders": InputObjectField(type: GraphQLBoolean)])
         return [
@@ -143,16 +131,7 @@ enum AccountEditSchema {
                 }
             }
             if let key = try text("main_access_key", max: 64) { changes.mainAccessKey = AccessKey(key) }
-            if case .array(let items) = props["allowed_client_ip"], !items.isEmpty {
-                throw GraphQLFailure("allowed_client_ip: client address allow-lists are not supported by this manager")
-            }
-            if props["totp_activated"].bool == true { throw GraphQLFailure("totp_activated: TOTP is not supported by this manager") }
-            if props["sudo_session_enabled"].bool == true {
-                throw GraphQLFailure("sudo_session_enabled: sessions run as an unprivileged user in a sandbox, without sudo")
-            }
-            if !props["resource_policy"].isUndefined && !props["resource_policy"].isNull {
-                throw GraphQLFailure("resource_policy: policies belong to keypairs here (admin keypair update --resource-policy)")
-            }
+            try AccountSchema.refuseUnsupported(props)
             if let password = props["password"].string {
                 changes.passwordHash = try await BlockingExecutor.shared.run(name: "password-hash") { try PasswordHash.make(password) }
             }

@@ -153,19 +153,42 @@ enum AccountSchema {
         ]
     }
 
+    /// The fields of `UserInput` (create) and `ModifyUserInput` (update), all optional here.
+    static var userInputFields: InputObjectFieldMap {
+        [
+            "username": InputObjectField(type: GraphQLString), "password": InputObjectField(type: GraphQLString),
+            "need_password_change": InputObjectField(type: GraphQLBoolean), "full_name": InputObjectField(type: GraphQLString),
+            "description": InputObjectField(type: GraphQLString), "is_active": InputObjectField(type: GraphQLBoolean),
+            "status": InputObjectField(type: GraphQLString), "domain_name": InputObjectField(type: GraphQLString),
+            "role": InputObjectField(type: GraphQLString), "group_ids": InputObjectField(type: GraphQLList(GraphQLString)),
+            "allowed_client_ip": InputObjectField(type: GraphQLList(GraphQLString)),
+            "totp_activated": InputObjectField(type: GraphQLBoolean), "sudo_session_enabled": InputObjectField(type: GraphQLBoolean),
+            "main_access_key": InputObjectField(type: GraphQLString), "resource_policy": InputObjectField(type: GraphQLString),
+            "container_uid": InputObjectField(type: GraphQLInt),
+        ]
+    }
+
+    /// What this manager does not do is refused by name rather than stored and ignored.
+    static func refuseUnsupported(_ props: Map) throws {
+        if case .array(let items) = props["allowed_client_ip"], !items.isEmpty {
+            throw GraphQLFailure("allowed_client_ip: client address allow-lists are not supported by this manager")
+        }
+        if props["totp_activated"].bool == true { throw GraphQLFailure("totp_activated: TOTP is not supported by this manager") }
+        if props["sudo_session_enabled"].bool == true {
+            throw GraphQLFailure("sudo_session_enabled: sessions run as an unprivileged user in a sandbox, without sudo")
+        }
+        if !props["resource_policy"].isUndefined && !props["resource_policy"].isNull {
+            throw GraphQLFailure("resource_policy: policies belong to keypairs here (admin keypair add USER POLICY)")
+        }
+        if !props["container_uid"].isUndefined && !props["container_uid"].isNull {
+            throw GraphQLFailure("container_uid: every session runs as the sandbox's user (uid 1000 inside)")
+        }
+    }
+
     static func mutationFields(user: GraphQLObjectType, keypair: GraphQLObjectType) throws -> GraphQLFieldMap {
-        let userInput = try GraphQLInputObjectType(
-            name: "UserInput",
-            fields: [
-                "username": InputObjectField(type: GraphQLString), "password": InputObjectField(type: GraphQLNonNull(GraphQLString)),
-                "need_password_change": InputObjectField(type: GraphQLBoolean), "full_name": InputObjectField(type: GraphQLString),
-                "description": InputObjectField(type: GraphQLString), "is_active": InputObjectField(type: GraphQLBoolean),
-                "status": InputObjectField(type: GraphQLString), "domain_name": InputObjectField(type: GraphQLString),
-                "role": InputObjectField(type: GraphQLString), "group_ids": InputObjectField(type: GraphQLList(GraphQLString)),
-                "allowed_client_ip": InputObjectField(type: GraphQLList(GraphQLString)),
-                "totp_activated": InputObjectField(type: GraphQLBoolean), "sudo_session_enabled": InputObjectField(type: GraphQLBoolean),
-                "resource_policy": InputObjectField(type: GraphQLString), "container_uid": InputObjectField(type: GraphQLInt),
-            ])
+        var userFields = Self.userInputFields
+        userFields["password"] = InputObjectField(type: GraphQLNonNull(GraphQLString))
+        let userInput = try GraphQLInputObjectType(name: "UserInput", fields: userFields)
         let keypairInput = try GraphQLInputObjectType(
             name: "KeyPairInput",
             fields: [
@@ -183,6 +206,11 @@ enum AccountSchema {
                 resolve: GraphQLMutation.admin { args, context in
                     guard let accounts = context.accounts else { return GraphQLMutation.outcome(false, "accounts are not available here") }
                     let props = args["props"]
+                    do {
+                        try Self.refuseUnsupported(props)
+                    } catch let failure as GraphQLFailure {
+                        return GraphQLMutation.outcome(false, failure.description)
+                    }
                     let email = args["email"].string ?? ""
                     guard email.utf8.count <= 254, email.split(separator: "@", omittingEmptySubsequences: false).count == 2,
                         !email.hasPrefix("@"), !email.hasSuffix("@"), !email.contains(where: { $0.isWhitespace })

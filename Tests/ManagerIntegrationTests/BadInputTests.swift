@@ -109,6 +109,15 @@ import Testing
         let refused = try await oversized.send(port: manager.port, environment: environment)
         #expect(refused.status == 400 || refused.status == 431, "\(refused.status.map(String.init) ?? refused.error ?? "-")")
 
+        // `Expect: 100-continue` (curl asks it for large uploads): 100 Continue on the head, then the final answer
+        // (here a 400: the body names no image, so nothing is written).
+        var expecting = RawRequest.signed(
+            manager.admin, method: "POST", path: "/session", body: Data(#"{"name": "expects-continue"}"#.utf8),
+            extraHeaders: [("Expect", "100-continue")], pieces: 2)
+        expecting.pauses = [0.3]
+        let continued = try await expecting.send(port: manager.port, environment: environment)
+        #expect(continued.status == 100 && continued.body.hasPrefix("HTTP/1.1 400"), "\(continued)")
+
         // Nothing was written, nothing crashed, and the daemon still serves.
         #expect(try await Self.counts(setup.pool) == before)
         #expect(try await HTTP.get("\(manager.endpoint)/health").status == 200)

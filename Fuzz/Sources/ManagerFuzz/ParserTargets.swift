@@ -172,6 +172,7 @@ enum ParserTargets {
     }
 
     static func amounts(_ bytes: [UInt8]) {
+        Self.executionOutput(bytes)
         let text = Self.text(bytes)
         if let amount = SlotAmount(parsing: text) {
             require(amount.milli >= 0, "a negative amount was accepted")
@@ -199,6 +200,27 @@ enum ParserTargets {
         if let json = try? JSONValue.parse(text) {
             _ = ResourceSlots.parse(json)
             _ = ScalingGroupOptions.parse(json)
+        }
+    }
+
+    /// An execution's output read in two pieces cut anywhere reads as it does whole (valid UTF-8: invalid bytes
+    /// only have to be read without a trap), markers included.
+    static func executionOutput(_ bytes: [UInt8]) {
+        func joined(_ pieces: [ExecutionOutputScanner.Piece]) -> String {
+            pieces.map { piece in
+                switch piece {
+                case .text(let text): text
+                case .waitingInput(let secret): secret ? "\u{0}S" : "\u{0}I"
+                }
+            }.joined()
+        }
+        var whole = ExecutionOutputScanner()
+        let expected = joined(whole.feed(bytes) + whole.finish())
+        let cut = bytes.isEmpty ? 0 : Int(bytes[0]) % (bytes.count + 1)
+        var split = ExecutionOutputScanner()
+        let pieces = split.feed(bytes[..<cut]) + split.feed(bytes[cut...]) + split.finish()
+        if String(bytes: bytes, encoding: .utf8) != nil {
+            require(joined(pieces) == expected, "execution output cut at \(cut) reads differently")
         }
     }
 }

@@ -35,7 +35,7 @@ extension AgentProtocol {
         public var offset: Int64?
         /// `execute`: give the process a stdin that `input` requests fill (else it reads /dev/null).
         public var interactive: Bool?
-        /// `input`: the line to write (a newline is added).
+        /// `input`: the line to write (a newline is added); none closes the run's stdin (end of input).
         public var input: String?
 
         enum CodingKeys: String, CodingKey {

@@ -4,6 +4,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOHTTP1
 
 /// Closes a connection whose first request head does not arrive whole within `timeout`, and answers 431 to a first
 /// head longer than `maxHeadBytes`.
@@ -86,7 +87,8 @@ final class FirstHeadTimeoutHandler: ChannelInboundHandler, RemovableChannelHand
     }
 }
 
-/// The daemon's server channel: HTTP/1 with WebSocket upgrades, behind `FirstHeadTimeoutHandler`.
+/// The daemon's server channel: HTTP/1 with WebSocket upgrades, behind `FirstHeadTimeoutHandler`, answering
+/// `Expect: 100-continue` (`ContinueHandler`).
 struct GuardedHTTPChannel: ServerChildChannel {
     typealias Value = HTTP1WebSocketUpgradeChannel.Value
     let inner: HTTP1WebSocketUpgradeChannel
@@ -94,10 +96,19 @@ struct GuardedHTTPChannel: ServerChildChannel {
     let headTimeout: TimeAmount?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        guard let timeout = self.headTimeout else { return self.inner.setup(channel: channel, logger: logger) }
-        return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(FirstHeadTimeoutHandler(timeout: timeout), position: .first)
-        }.flatMap { self.inner.setup(channel: channel, logger: logger) }
+        channel.eventLoop.makeCompletedFuture {
+            if let timeout = self.headTimeout {
+                try channel.pipeline.syncOperations.addHandler(FirstHeadTimeoutHandler(timeout: timeout), position: .first)
+            }
+        }.flatMap {
+            self.inner.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            // Right after the request decoder: it sees request parts, and its 100 goes out through the encoder.
+            let operations = channel.pipeline.syncOperations
+            let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try operations.addHandler(ContinueHandler(), position: .after(decoder))
+            return value
+        }
     }
 
     func handle(value: Value, logger: Logger) async {

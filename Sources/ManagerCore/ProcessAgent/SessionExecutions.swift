@@ -87,7 +87,13 @@ extension AgentState {
         guard let descriptor = execution.stdin, execution.exitCode == nil else {
             return .init(id: request.id, problem: .init(.invalid, "The execution takes no input (or has ended)."))
         }
-        let line = Array(((request.input ?? "") + "\n").utf8)
+        guard let text = request.input else {
+            // No answer will come (the client went away): end of input, so the process is not left waiting.
+            close(descriptor)
+            self.executions[runID]?.stdin = nil
+            return .init(id: request.id, run: runID)
+        }
+        let line = Array((text + "\n").utf8)
         guard line.count <= Self.maxInputBytes else {
             return .init(id: request.id, problem: .init(.tooLarge, "The input is longer than \(Self.maxInputBytes) bytes."))
         }

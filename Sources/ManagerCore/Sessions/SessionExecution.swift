@@ -47,9 +47,11 @@ struct SessionExecution: Sendable {
                         options: [("is_password", .bool(secret))]))
                     text = ""
                     let answer = try await receive()
+                    // No answer (the client went away): the process gets end of input instead of waiting for ever.
                     _ = try await self.files.ask(
-                        .init(id: 0, sessionID: session.id, kind: .input, run: run, input: String((answer ?? "").prefix(ExecutionCommand.maxCodeBytes))),
+                        .init(id: 0, sessionID: session.id, kind: .input, run: run, input: answer.map { String($0.prefix(ExecutionCommand.maxCodeBytes)) }),
                         session)
+                    if answer == nil { return }
                 }
             }
             if let code = result.exitCode {

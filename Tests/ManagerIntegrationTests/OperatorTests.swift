@@ -83,6 +83,26 @@ struct OperatorTests {
         let notAdmin = try await userCLI.run(["session", "create", "--enqueue-only", "--assign-agent", agentID, "-t", "pinned-3", "python:3.11"])
         #expect(notAdmin.status != 0 && (notAdmin.stdout + notAdmin.stderr).contains("only an admin"), "\(notAdmin.stdout) \(notAdmin.stderr)")
         #expect(try await setup.probe.session("pinned-3") == nil)
+
+        // admin resource: slot types, folder types, registries (none), recalculate-usage (admins; nothing to correct).
+        let slots = try await setup.cli.run(["admin", "resource", "query-slots"])
+        #expect(slots.stdout.contains("cpu (count)") && slots.stdout.contains("mem (bytes)"), "\(slots.stdout) \(slots.stderr)")
+        let types = try await setup.cli.run(["admin", "resource", "vfolder-types"])
+        #expect(types.stdout.split(separator: "\n") == ["user", "group"], "\(types.stdout) \(types.stderr)")
+        let registries = try await setup.cli.run(["admin", "resource", "docker-registries"])
+        #expect(registries.status == 0 && registries.stdout.isEmpty && registries.stderr.isEmpty, "\(registries.stdout) \(registries.stderr)")
+        let recalculated = try await setup.cli.run(["admin", "resource", "recalculate-usage"])
+        #expect(recalculated.stdout.contains("re-calculated"), "\(recalculated.stdout) \(recalculated.stderr)")
+        let userRecalc = try await userCLI.run(["admin", "resource", "recalculate-usage"])
+        #expect(!userRecalc.stdout.contains("re-calculated"), "\(userRecalc.stdout) \(userRecalc.stderr)")
+
+        // admin storage list / info: the configured volumes, with their use (admins only).
+        let storage = try await setup.cli.run(["admin", "storage", "list"])
+        #expect(storage.status == 0 && storage.stdout.contains("local:volume1") && storage.stdout.contains("vfs"), "\(storage.stdout) \(storage.stderr)")
+        let volume = try await setup.cli.run(["admin", "storage", "info", "local:volume1"])
+        #expect(volume.status == 0 && volume.stdout.contains(setup.volume.path), "\(volume.stdout) \(volume.stderr)")
+        let userStorage = try await userCLI.run(["admin", "storage", "list"])
+        #expect(userStorage.status != 0 && !userStorage.stdout.contains("local:volume1"), "\(userStorage.stdout) \(userStorage.stderr)")
         try await setup.manager.stop()
     }
 }

@@ -135,6 +135,21 @@ import Testing
         #expect(try await tenant.send(.POST, "/folders", json: ["name": "folder-1"]).status == 201)
         let second = try await tenant.send(.POST, "/folders", json: ["name": "folder-2"])
         #expect(second.status == 400 && second.json?["msg"] as? String == "You cannot create more vfolders.", "\(second.text)")
+
+        // allowed_vfolder_hosts: a policy that names hosts allows only those (with create-vfolder when it lists any).
+        let hosts = try await Self.tenant(manager, "hosts@example.com", policy: "hosts", [
+            "allowed_vfolder_hosts": #"{"local:elsewhere": ["create-vfolder"]}"#,
+        ])
+        let refusedHost = try await hosts.send(.POST, "/folders", json: ["name": "on-volume1", "host": "local:volume1"])
+        #expect(refusedHost.status == 403 && refusedHost.text.contains("allowed_vfolder_hosts"), "\(refusedHost.text)")
+        let readOnly = try await Self.tenant(manager, "hosts-ro@example.com", policy: "hosts-ro", [
+            "allowed_vfolder_hosts": #"{"local:volume1": ["download-file"]}"#,
+        ])
+        #expect(try await readOnly.send(.POST, "/folders", json: ["name": "ro-1", "host": "local:volume1"]).status == 403)
+        let allowed = try await Self.tenant(manager, "hosts-ok@example.com", policy: "hosts-ok", [
+            "allowed_vfolder_hosts": #"{"local:volume1": ["create-vfolder", "modify-vfolder"]}"#,
+        ])
+        #expect(try await allowed.send(.POST, "/folders", json: ["name": "ok-1", "host": "local:volume1"]).status == 201)
         try await manager.stop()
     }
 

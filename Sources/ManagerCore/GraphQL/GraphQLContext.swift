@@ -19,6 +19,8 @@ struct GraphQLContext: Sendable {
     var organization: PostgresOrganizationStore? = nil
     /// `purge_user` / `purge_group` (`AccountPurge`); nil likewise.
     var purges: AccountPurge? = nil
+    /// The storage volumes (`StorageSchema`); nil likewise.
+    var volumes: StorageVolumes? = nil
 
     /// Throws for a non-admin caller; mutations call this first.
     func requireAdmin() throws {

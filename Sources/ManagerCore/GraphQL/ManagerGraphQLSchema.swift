@@ -25,6 +25,7 @@ enum ManagerGraphQLSchema {
         for (name, field) in try OrganizationSchema.queryFields(group: group, domain: domain) { queryFields[name] = field }
         for (name, field) in try OrganizationEditSchema.mutationFields(group: group, domain: domain) { mutationFields[name] = field }
         for (name, field) in try AccountEditSchema.mutationFields() { mutationFields[name] = field }
+        for (name, field) in try StorageSchema.queryFields(object: try StorageSchema.object()) { queryFields[name] = field }
         let schema = try GraphQLSchema(
             query: try GraphQLObjectType(name: "Query", fields: queryFields),
             mutation: try GraphQLObjectType(name: "Mutation", fields: mutationFields))

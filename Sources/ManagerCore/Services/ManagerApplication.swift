@@ -101,9 +101,11 @@ public struct ManagerApplication {
             purges: AccountPurge(
                 accounts: PostgresAccountStore(pool: pool), organization: PostgresOrganizationStore(pool: pool), volumes: volumes,
                 logger: self.logger),
+            volumes: volumes,
             maxBodySize: maxBody, limits: config.graphql
         ).register(on: router)
         ScalingGroupRoutes(scalingGroups: PostgresScalingGroupStore(pool: pool)).register(on: router)
+        ResourceConfigRoutes().register(on: router)
         // One reader of the event logs per replica; every SSE stream (and every waiting create) subscribes to it.
         let broadcaster = EventBroadcaster(log: PostgresEventLog(pool: pool), signal: signal, registry: registry, logger: self.logger)
         let sessionRoutes = SessionRoutes(

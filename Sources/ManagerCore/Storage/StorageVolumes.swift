@@ -42,6 +42,23 @@ public struct StorageVolumes: Sendable {
         }
     }
 
+    public struct Usage: Sendable, Equatable {
+        public let capacityBytes: Int64
+        public let usedBytes: Int64
+    }
+
+    /// The volume's filesystem size and what is used of it (blocking: a system call).
+    public func usage(_ host: String) -> Usage? {
+        guard let volume = self.volume(host) else { return nil }
+        var info = statvfs()
+        guard statvfs(volume.root, &info) == 0 else { return nil }
+        let block = Int64(info.f_frsize)
+        let (capacity, capacityOverflow) = Int64(info.f_blocks).multipliedReportingOverflow(by: block)
+        let (free, freeOverflow) = Int64(info.f_bfree).multipliedReportingOverflow(by: block)
+        guard !capacityOverflow, !freeOverflow else { return nil }
+        return Usage(capacityBytes: capacity, usedBytes: max(0, capacity - free))
+    }
+
     /// Bytes free for unprivileged writers on the volume.
     public func freeBytes(_ host: String) -> Int64? {
         guard let volume = self.volume(host) else { return nil }

@@ -46,6 +46,8 @@ public enum VFolderRefusal: Error, Equatable {
     case notCloneable
     /// The keypair resource policy's `max_vfolder_count`.
     case tooManyFolders(limit: Int)
+    /// The keypair resource policy's `allowed_vfolder_hosts` leaves this host out (or without `create-vfolder`).
+    case hostNotAllowed(String)
     /// The keypair resource policy's `max_vfolder_size` (bytes), against what the folder would hold.
     case tooLarge(bytes: Int, limit: Int)
 }

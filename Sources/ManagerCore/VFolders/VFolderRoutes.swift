@@ -300,6 +300,9 @@ struct VFolderRoutes {
         case .tooManyFolders:
             // Backend.AI's words.
             return .invalidAPIParams("You cannot create more vfolders.")
+        case .hostNotAllowed(let host):
+            return .forbidden(
+                "You are not allowed to create folders on the host '\(host.prefix(128))' (your keypair resource policy's allowed_vfolder_hosts).")
         case .tooLarge(let bytes, let limit):
             return APIError(status: .preconditionFailed, kind: "quota-exceeded", title: "You have reached your resource limit.",
                             msg: "The folder would hold \(bytes) bytes; your resource policy's max_vfolder_size is \(limit).")

@@ -20,6 +20,7 @@ struct GraphQLRoutes {
     var accounts: PostgresAccountStore? = nil
     var organization: PostgresOrganizationStore? = nil
     var purges: AccountPurge? = nil
+    var volumes: StorageVolumes? = nil
     let maxBodySize: Int
     let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
@@ -54,7 +55,7 @@ struct GraphQLRoutes {
                             identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
                             sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images,
                             policies: self.policies, keypairCache: self.keypairCache, accounts: self.accounts,
-                            organization: self.organization, purges: self.purges),
+                            organization: self.organization, purges: self.purges, volumes: self.volumes),
                         variableValues: body.variables ?? [:], operationName: body.operationName)
                 }
             } catch let error as GraphQLError {

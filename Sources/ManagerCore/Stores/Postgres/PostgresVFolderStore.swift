@@ -39,7 +39,7 @@ public struct PostgresVFolderStore: Sendable {
         try await self.pool.withTransaction { tx in
             let id = UUID()
             let groupID = try await Self.resolveGroup(creation.group, identity: identity, in: tx)
-            if groupID == nil { try await Self.checkQuota(identity, bytes: 0, in: tx) }
+            try await Self.checkPolicy(identity, host: creation.host, bytes: 0, personal: groupID == nil, in: tx)
             do {
                 try await tx.execute(
                     """
@@ -90,14 +90,15 @@ public struct PostgresVFolderStore: Sendable {
         if total > limit { throw VFolderRefusal.tooLarge(bytes: total, limit: limit) }
     }
 
-    /// The caller's keypair resource policy against one more folder of their own holding `bytes`:
-    /// `max_vfolder_count` (folders not deleted) and `max_vfolder_size` (0: unlimited). Under a lock per user, so
-    /// concurrent creations count each other.
-    static func checkQuota(_ identity: Identity, bytes: Int, in tx: PostgresSession) async throws {
+    /// The caller's keypair resource policy against one more folder on `host` (`personal`: of their own) holding
+    /// `bytes`: `allowed_vfolder_hosts` (host → permissions; empty: every host; a host with a non-empty list needs
+    /// `create-vfolder` in it), and for personal folders `max_vfolder_count` (folders not deleted) and
+    /// `max_vfolder_size` (0: unlimited), under a lock per user so concurrent creations count each other.
+    static func checkPolicy(_ identity: Identity, host: String, bytes: Int, personal: Bool, in tx: PostgresSession) async throws {
         let rows = try await tx.query([
-            "SELECT pg_advisory_xact_lock(7416, hashtext(\(identity.userID.uuidString)))",
+            "SELECT pg_advisory_xact_lock(7416, hashtext(\(identity.userID.uuidString))) WHERE \(personal)",
             """
-            SELECT p.max_vfolder_count, p.max_vfolder_size,
+            SELECT p.max_vfolder_count, p.max_vfolder_size, p.allowed_vfolder_hosts,
                    (SELECT count(*) FROM vfolders v WHERE v.user_uuid = \(identity.userID) AND v.ownership_type = 'user'
                       AND v.status NOT IN ('delete-ongoing', 'delete-complete')) AS owned
             FROM keypairs k JOIN keypair_resource_policies p ON p.name = k.resource_policy
@@ -105,6 +106,13 @@ public struct PostgresVFolderStore: Sendable {
             """,
         ])
         guard let row = rows[1].first else { return }
+        if case .object(let hosts) = try JSONValue.decode(row.decode("allowed_vfolder_hosts", as: JSONB.self).text), !hosts.isEmpty {
+            guard let permissions = hosts.first(where: { $0.key == host })?.value else { throw VFolderRefusal.hostNotAllowed(host) }
+            if case .array(let items) = permissions, !items.isEmpty, !items.contains(.string("create-vfolder")) {
+                throw VFolderRefusal.hostNotAllowed(host)
+            }
+        }
+        guard personal else { return }
         let maxCount: Int = try row.decode("max_vfolder_count")
         let maxSize: Int = try row.decode("max_vfolder_size")
         if maxCount > 0, try row.decode("owned", as: Int.self) >= maxCount { throw VFolderRefusal.tooManyFolders(limit: maxCount) }
@@ -274,7 +282,7 @@ public struct PostgresVFolderStore: Sendable {
             guard status.isUpdatable else { throw VFolderRefusal.wrongStatus(name: source.name, status: status, operation: "clone") }
             let id = UUID()
             let groupID = try await Self.resolveGroup(target.group, identity: identity, in: tx)
-            if groupID == nil { try await Self.checkQuota(identity, bytes: bytes, in: tx) }
+            try await Self.checkPolicy(identity, host: target.host, bytes: bytes, personal: groupID == nil, in: tx)
             do {
                 try await tx.execute(
                     """

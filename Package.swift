@@ -121,7 +121,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            exclude: ["Support/webhook_receiver.py", "Support/schemathesis_hooks.py", "Support/raw_request.py"],
+            exclude: [
+                "Support/webhook_receiver.py", "Support/schemathesis_hooks.py", "Support/raw_request.py", "Support/cli_documents.py",
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -154,6 +154,7 @@ struct MemorySessions: SessionStore {
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord] { [] }
     func dependencyGraph(of id: UUID) async throws -> DependencyNode? { nil }
     func dependencies(of id: UUID) async throws -> [SessionRecord] { [] }
+    func dependencyNames(of ids: [UUID]) async throws -> [UUID: [(name: String, id: UUID)]] { [:] }
     func logs(of id: UUID) async throws -> String { "" }
     func list(_ query: SessionListQuery) async throws -> (items: [SessionRecord], total: Int) { ([], 0) }
     func events(session: UUID?, owner: AccessKey?, after afterID: Int, limit: Int) async throws -> [SessionEventRecord] { [] }

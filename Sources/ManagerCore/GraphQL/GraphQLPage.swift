@@ -20,8 +20,12 @@ enum GraphQLPage {
 
     /// `limit` in 1...100 and a non-negative `offset`.
     static func bounds(_ args: Map) throws -> (limit: Int, offset: Int) {
-        let limit = args["limit"].int ?? 20
-        let offset = args["offset"].int ?? 0
+        try Self.bounds(limit: args["limit"].int, offset: args["offset"].int)
+    }
+
+    static func bounds(limit: Int?, offset: Int?) throws -> (limit: Int, offset: Int) {
+        let limit = limit ?? 20
+        let offset = offset ?? 0
         guard (1...100).contains(limit) else { throw GraphQLFailure("limit must be between 1 and 100") }
         guard offset >= 0 else { throw GraphQLFailure("offset must not be negative") }
         return (limit, offset)
@@ -29,15 +33,19 @@ enum GraphQLPage {
 
     /// The `filter` and `order` arguments (Backend.AI's mini-languages); a bad expression is an error naming it.
     static func filterAndOrder(_ args: Map) throws -> (filter: ListFilter?, order: [ListOrder]) {
+        try Self.filterAndOrder(filter: args["filter"].string, order: args["order"].string)
+    }
+
+    static func filterAndOrder(filter filterText: String?, order orderText: String?) throws -> (filter: ListFilter?, order: [ListOrder]) {
         var filter: ListFilter?
         var order: [ListOrder] = []
-        if let text = args["filter"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+        if let text = filterText, !text.trimmingCharacters(in: .whitespaces).isEmpty {
             switch ListFilter.parse(text) {
             case .success(let parsed): filter = parsed
             case .failure(let problem): throw GraphQLFailure("filter: \(problem)")
             }
         }
-        if let text = args["order"].string, !text.trimmingCharacters(in: .whitespaces).isEmpty {
+        if let text = orderText, !text.trimmingCharacters(in: .whitespaces).isEmpty {
             switch ListOrder.parse(text) {
             case .success(let parsed): order = parsed
             case .failure(let problem): throw GraphQLFailure("order: \(problem)")

@@ -83,53 +83,19 @@ enum SessionSchema {
             ])
     }
 
+    /// A session as GraphQLSwift's default resolvers read it: every leaf field (`SessionFields`) by name, and its
+    /// one container.
     static func row(_ session: SessionRecord) -> [String: any Sendable] {
-        [
-            "id": session.id, "session_id": session.id, "main_kernel_id": session.id, "name": session.name,
-            "tag": session.tag as (any Sendable)?, "type": session.type.rawValue.uppercased(),
-            "session_type": session.type.rawValue.uppercased(), "image": session.image, "architecture": session.architecture,
-            "domain_name": session.domainName, "group_name": session.groupName, "user_uuid": session.userID,
-            "access_key": session.accessKey.rawValue, "scaling_group": session.scalingGroup as (any Sendable)?,
-            "agent": session.agentID as (any Sendable)?, "status": session.status.rawValue,
-            "status_info": session.statusInfo as (any Sendable)?, "status_data": session.statusData,
-            "status_history": session.statusHistory, "status_changed": session.statusChanged, "created_at": session.createdAt,
-            "terminated_at": session.terminatedAt as (any Sendable)?, "starts_at": session.startsAt as (any Sendable)?,
-            "startup_command": session.startupCommand as (any Sendable)?, "result": session.result.rawValue,
-            "occupying_slots": session.occupyingSlots, "requested_slots": session.requestedSlots,
-            "resource_opts": session.resourceOpts, "idle_checks": JSONValue.object([]),
-            "exit_code": session.exitCode as (any Sendable)?, "containers": [Self.mainKernel(session)],
-            "registry": ImageReference(session.image)?.registry ?? "", "cluster_template": nil as (any Sendable)?,
-            "cluster_mode": "single-node", "cluster_size": 1, "group_id": session.groupID as (any Sendable)?,
-            "agent_ids": session.agentID.map { [$0] } ?? [String](), "user_email": session.userEmail as (any Sendable)?,
-            "user_id": session.userID, "created_user_email": session.userEmail as (any Sendable)?,
-            "created_user_id": session.userID, "scheduled_at": Self.when(session, .scheduled) as (any Sendable)?,
-            "service_ports": JSONValue.array([]), "mounts": session.mountNames, "abusing_reports": [JSONValue](),
-        ]
+        var row = [String: any Sendable](minimumCapacity: SessionField.allCases.count + 1)
+        for field in SessionField.allCases { row[field.rawValue] = field.value(of: session).boxed }
+        row["containers"] = [Self.mainKernel(session)]
+        return row
     }
 
-    /// When the session entered `status`, from its status history.
-    static func when(_ session: SessionRecord, _ status: SessionStatus) -> Date? {
-        guard case .object(let entries) = session.statusHistory,
-            let entry = entries.first(where: { $0.key == status.rawValue }), case .string(let text) = entry.value
-        else { return nil }
-        return Timestamp.parse(text)
-    }
-
-    /// The session's one kernel (Backend.AI's main container): its status, slots and measured use — `live_stat`
-    /// while it runs, `last_stat` always.
     static func mainKernel(_ session: SessionRecord) -> [String: any Sendable] {
-        let running = SessionOccupancy.activeStatuses.contains(session.status)
-        let image = ImageReference(session.image)
-        return [
-            "id": session.id, "session_id": session.id, "cluster_role": "main", "cluster_idx": 0,
-            "cluster_hostname": "main1", "image": session.image, "registry": image?.registry ?? "",
-            "status": session.status.rawValue, "status_info": session.statusInfo as (any Sendable)?,
-            "status_data": session.statusData, "status_changed": session.statusChanged,
-            "agent": session.agentID as (any Sendable)?, "container_id": nil as (any Sendable)?,
-            "resource_opts": session.resourceOpts, "occupied_slots": session.occupyingSlots, "preopen_ports": [Int](),
-            "live_stat": running && session.lastStat != .null ? session.lastStat : nil as (any Sendable)?,
-            "last_stat": session.lastStat == .null ? nil as (any Sendable)? : session.lastStat,
-        ]
+        var row = [String: any Sendable](minimumCapacity: ContainerField.allCases.count)
+        for field in ContainerField.allCases { row[field.rawValue] = field.value(of: session).boxed }
+        return row
     }
 
     static func queryFields(object: GraphQLObjectType) throws -> GraphQLFieldMap {
@@ -147,29 +113,11 @@ enum SessionSchema {
                 ], uniquingKeysWith: { $1 }),
                 resolve: { _, args, context, _ in
                     let context = try GraphQLResolveInfo.context(context)
-                    let (limit, offset) = try GraphQLPage.bounds(args)
-                    var statuses = SessionStatus.allCases
-                    if let text = args["status"].string, !text.isEmpty {
-                        statuses = []
-                        for name in text.split(separator: ",") {
-                            let trimmed = name.trimmingCharacters(in: .whitespaces).uppercased()
-                            guard let status = SessionStatus(rawValue: trimmed) else {
-                                throw GraphQLFailure("status: '\(trimmed)' is not a session status")
-                            }
-                            statuses.append(status)
-                        }
-                    }
-                    // A user sees only their own sessions; an admin may narrow to one access key.
-                    var owner: AccessKey? = context.identity.accessKey
-                    if context.identity.isAdmin { owner = args["access_key"].string.map { AccessKey($0) } }
-                    var query = SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset)
-                    (query.filter, query.order) = try GraphQLPage.filterAndOrder(args)
-                    do {
-                        let (items, total) = try await context.sessions.list(query)
-                        return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
-                    } catch let refusal as ListFilterSQL.Refusal {
-                        throw GraphQLFailure("filter/order: \(refusal)")
-                    }
+                    let arguments = SessionListArguments(
+                        limit: args["limit"].int, offset: args["offset"].int, status: args["status"].string,
+                        accessKey: args["access_key"].string, filter: args["filter"].string, order: args["order"].string)
+                    let (items, total) = try await Self.list(arguments, context: context)
+                    return ["items": items.map(Self.row), "total_count": total] as [String: any Sendable]
                 }),
             "compute_session": GraphQLField(
                 type: object, args: ["id": GraphQLArgument(type: GraphQLNonNull(GraphQLScalars.uuid))],
@@ -182,5 +130,41 @@ enum SessionSchema {
                     return Self.row(session)
                 }),
         ]
+    }
+
+    /// `compute_session_list`'s arguments, as both execution paths read them.
+    struct SessionListArguments {
+        var limit: Int?
+        var offset: Int?
+        var status: String?
+        var accessKey: String?
+        var filter: String?
+        var order: String?
+    }
+
+    /// The page and the count `compute_session_list` answers with; a bad argument is a `GraphQLFailure` naming it.
+    static func list(_ arguments: SessionListArguments, context: GraphQLContext) async throws -> (items: [SessionRecord], total: Int) {
+        let (limit, offset) = try GraphQLPage.bounds(limit: arguments.limit, offset: arguments.offset)
+        var statuses = SessionStatus.allCases
+        if let text = arguments.status, !text.isEmpty {
+            statuses = []
+            for name in text.split(separator: ",") {
+                let trimmed = name.trimmingCharacters(in: .whitespaces).uppercased()
+                guard let status = SessionStatus(rawValue: trimmed) else {
+                    throw GraphQLFailure("status: '\(trimmed)' is not a session status")
+                }
+                statuses.append(status)
+            }
+        }
+        // A user sees only their own sessions; an admin may narrow to one access key.
+        var owner: AccessKey? = context.identity.accessKey
+        if context.identity.isAdmin { owner = arguments.accessKey.map { AccessKey($0) } }
+        var query = SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset)
+        (query.filter, query.order) = try GraphQLPage.filterAndOrder(filter: arguments.filter, order: arguments.order)
+        do {
+            return try await context.sessions.list(query)
+        } catch let refusal as ListFilterSQL.Refusal {
+            throw GraphQLFailure("filter/order: \(refusal)")
+        }
     }
 }

@@ -103,7 +103,7 @@ public struct ManagerApplication {
                 logger: self.logger),
             volumes: volumes,
             maxBodySize: maxBody, limits: config.graphql
-        ).register(on: router)
+        ).counting(in: registry).register(on: router)
         ScalingGroupRoutes(scalingGroups: PostgresScalingGroupStore(pool: pool)).register(on: router)
         ResourceConfigRoutes().register(on: router)
         // One reader of the event logs per replica; every SSE stream (and every waiting create) subscribes to it.

@@ -158,6 +158,9 @@ public protocol SessionStore: Sendable {
     func destroy(_ id: UUID, recursive: Bool, forced: Bool) async throws -> [SessionRecord]
     func dependencyGraph(of id: UUID) async throws -> DependencyNode?
     func dependencies(of id: UUID) async throws -> [SessionRecord]
+    /// The name and id of each listed session's dependencies, in the order `dependencies(of:)` gives them: one
+    /// query for a page instead of one per row.
+    func dependencyNames(of ids: [UUID]) async throws -> [UUID: [(name: String, id: UUID)]]
     /// The session's output as its agent reported it ("" when there is none yet).
     func logs(of id: UUID) async throws -> String
     func list(_ query: SessionListQuery) async throws -> (items: [SessionRecord], total: Int)

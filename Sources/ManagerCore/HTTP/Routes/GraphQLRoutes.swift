@@ -4,6 +4,7 @@ import OrderedCollections
 import HTTPTypes
 import Hummingbird
 import Logging
+import Prometheus
 
 /// `POST /admin/gql`: the GraphQL subset, executed by GraphQLSwift. Replies `{"data":…}` and, on failure,
 /// `{"errors":[{"message","path"}]}`, with fields in the order they were selected.
@@ -24,6 +25,20 @@ struct GraphQLRoutes {
     let maxBodySize: Int
     let limits: GraphQLLimits
     let documents = ValidatedDocumentCache()
+    let plans = CompiledPlanCache()
+    /// Requests by the path that answered them: `compiled` (`CompiledSessionList`) or `general` (GraphQLSwift).
+    var compiledCount: Prometheus.Counter? = nil
+    var generalCount: Prometheus.Counter? = nil
+
+    func counting(in registry: PrometheusCollectorRegistry) -> GraphQLRoutes {
+        var routes = self
+        let name = MetricNameDescriptor(
+            namespace: "manager", subsystem: "graphql", metricName: "requests", unitName: "total",
+            helpText: "GraphQL requests by the execution path that answered them")
+        routes.compiledCount = registry.makeCounter(descriptor: name, labels: [("path", "compiled")])
+        routes.generalCount = registry.makeCounter(descriptor: name, labels: [("path", "general")])
+        return routes
+    }
 
     struct Body: Decodable {
         let query: String
@@ -49,13 +64,24 @@ struct GraphQLRoutes {
                 case .invalid(let errors):
                     result = GraphQLResult(data: nil, errors: errors)
                 case .document(let document):
+                    let graphQLContext = GraphQLContext(
+                        identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
+                        sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images,
+                        policies: self.policies, keypairCache: self.keypairCache, accounts: self.accounts,
+                        organization: self.organization, purges: self.purges, volumes: self.volumes)
+                    // The compiled path answers what it covers; anything else, errors included, runs GraphQLSwift.
+                    if body.query.utf8.count <= self.documents.maxTextLength,
+                        let plan = self.plans.plan(for: body.query, operationName: body.operationName, document: document),
+                        let bytes = await plan.execute(variables: body.variables ?? [:], context: graphQLContext)
+                    {
+                        self.compiledCount?.increment()
+                        return Response(
+                            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                    }
+                    self.generalCount?.increment()
                     result = try await execute(
-                        schema: self.schema, documentAST: document, rootValue: (),
-                        context: GraphQLContext(
-                            identity: identity, keypairs: self.keypairs, scalingGroups: self.scalingGroups,
-                            sessions: self.sessions, agents: self.agents, folders: self.folders, images: self.images,
-                            policies: self.policies, keypairCache: self.keypairCache, accounts: self.accounts,
-                            organization: self.organization, purges: self.purges, volumes: self.volumes),
+                        schema: self.schema, documentAST: document, rootValue: (), context: graphQLContext,
                         variableValues: body.variables ?? [:], operationName: body.operationName)
                 }
             } catch let error as GraphQLError {

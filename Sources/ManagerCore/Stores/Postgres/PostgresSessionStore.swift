@@ -205,8 +205,22 @@ public struct PostgresSessionStore: SessionStore {
 
     public func dependencies(of id: UUID) async throws -> [SessionRecord] {
         try await self.pool.query(
-            "\(Self.columns) JOIN session_dependencies d ON d.depends_on = s.id WHERE d.session_id = \(id) ORDER BY s.created_at"
+            "\(Self.columns) JOIN session_dependencies d ON d.depends_on = s.id WHERE d.session_id = \(id) ORDER BY s.created_at, s.id"
         ).map(Self.record)
+    }
+
+    public func dependencyNames(of ids: [UUID]) async throws -> [UUID: [(name: String, id: UUID)]] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await self.pool.query(
+            """
+            SELECT d.session_id, s.name, s.id FROM session_dependencies d JOIN sessions s ON s.id = d.depends_on
+            WHERE d.session_id = ANY(\(UUIDArray(ids))::uuid[]) ORDER BY d.session_id, s.created_at, s.id
+            """)
+        var names: [UUID: [(name: String, id: UUID)]] = [:]
+        for row in rows {
+            names[try row.decode("session_id"), default: []].append((try row.decode("name"), try row.decode("id")))
+        }
+        return names
     }
 
     public func logs(of id: UUID) async throws -> String {

@@ -226,6 +226,7 @@ public struct ManagerApplication {
             .init(service: scheduler),
             .init(service: SessionExpiryService(
                 expiry: PostgresSessionExpiry(pool: pool), interval: self.config.scheduler.expiryInterval, logger: self.logger)),
+            .init(service: SessionCountCompaction(counts: PostgresSessionCounts(pool: pool), logger: self.logger)),
             .init(service: RetentionService(
                 store: PostgresRetentionStore(pool: pool), configuration: self.config.retention, logger: self.logger)),
             .init(service: UploadPartSweeper(volumes: volumes, maxAge: self.config.storage.transferTTL, logger: self.logger)),

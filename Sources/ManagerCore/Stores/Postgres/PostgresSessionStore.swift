@@ -272,12 +272,20 @@ public struct PostgresSessionStore: SessionStore {
         var filter: SQL = "s.status = ANY(\(statuses)::text[]) AND (\(owner)::text IS NULL OR s.access_key = \(owner))"
         if let extra = query.filter { filter.append(" AND \(try ListFilterSQL.sessions.condition(extra))") }
         let order = try ListFilterSQL.sessions.orderBy(query.order)
-        // The count (an index-only scan over every matching row) and the page run at once, on two connections.
-        async let counted = self.pool.query("SELECT count(*) AS n FROM sessions s WHERE \(filter)")
-        let rows = try await self.pool.query(
-            "\(Self.columns) WHERE \(filter) ORDER BY \(order) LIMIT \(query.limit) OFFSET \(query.offset)")
-        let items = try rows.map(Self.record)
-        return (items, try await counted.first?.decode("n", as: Int.self) ?? 0)
+        let page: SQL = "\(Self.columns) WHERE \(filter) ORDER BY \(order) LIMIT \(query.limit) OFFSET \(query.offset)"
+        guard query.filter == nil else {
+            // A filter's count scans the matching rows (an index-only scan where it can); it runs beside the page,
+            // on another connection.
+            async let counted = self.pool.query("SELECT count(*) AS n FROM sessions s WHERE \(filter)")
+            let items = try await self.pool.query(page).map(Self.record)
+            return (items, try await counted.first?.decode("n", as: Int.self) ?? 0)
+        }
+        // Statuses and owner only (what `ps` asks): the maintained counters, in the same trip as the page.
+        let results = try await self.pool.withConnection { connection in
+            try await connection.query([PostgresSessionCounts.count(statuses: query.statuses, owner: query.owner), page])
+        }
+        let total = try results.first?.first?.decode("n", as: Int.self) ?? 0
+        return (try results.last?.map(Self.record) ?? [], total)
     }
 
     public func events(session: UUID?, owner: AccessKey?, after afterID: Int, limit: Int) async throws -> [SessionEventRecord] {

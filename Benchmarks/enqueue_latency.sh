@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # POST /session (enqueueOnly) throughput and latency: a private PostgreSQL (durable defaults) and Redis, a release
-# `manager serve` with no agent, and Benchmarks/api_latency.py sending SESSIONS signed requests at CONCURRENCY.
+# `manager serve` with no agent, and the native load generator (`bench_load`; GENERATOR=python: api_latency.py)
+# sending SESSIONS signed requests at CONCURRENCY, closed loop, or open loop at RATE requests per second.
 #
-# usage: Benchmarks/enqueue_latency.sh [SESSIONS=20000] [CONCURRENCY=32]
+# usage: [RATE=0] [GENERATOR=native|python] Benchmarks/enqueue_latency.sh [SESSIONS=20000] [CONCURRENCY=32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/stack.sh
@@ -13,6 +14,5 @@ bench_database
 bench_config </dev/null
 bench_serve
 log "enqueueing $SESSIONS sessions at concurrency $CONCURRENCY"
-.venv/bin/python Benchmarks/api_latency.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
-  --phases enqueue --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --json "$BENCH_JSON"
+bench_load enqueue "$SESSIONS" "$CONCURRENCY" "$BENCH_JSON" "${RATE:-0}"
 log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}')"

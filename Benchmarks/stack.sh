@@ -13,6 +13,10 @@
 #   bench_serve                                migrates with $WORK/manager.toml, creates an admin keypair (AK, SK),
 #                                              starts `manager serve` (MANAGER) and waits for /health
 #   bench_stop_manager                         stops it
+#   bench_load SCENARIO COUNT CONCURRENCY JSON [RATE]
+#                                              signed enqueue|list load from Benchmarks/LoadGenerator (manager-load,
+#                                              built beside MANAGER_BIN; RATE: open loop at RATE/s, else closed loop);
+#                                              GENERATOR=python uses Benchmarks/api_latency.py instead (the cross-check)
 source scripts/services.sh
 MANAGER_BIN=${MANAGER_BIN:-}
 BUILD_RELEASE=$([ -z "$MANAGER_BIN" ] && echo 1 || echo 0)
@@ -42,6 +46,7 @@ bench_setup() {
   ensure_client_venv .venv
   if [ "$BUILD_RELEASE" = 1 ]; then
     swift build -c release --product manager 2>&1 | tail -1   # incremental: the binary matches the sources
+    swift build -c release --product manager-load 2>&1 | tail -1
   fi
   BENCH_JSON=${BENCH_JSON:-$WORK/result.json}
 }
@@ -73,6 +78,21 @@ bench_serve() {
     $MANAGER_BIN serve --config "$WORK/manager.toml" >"$WORK/manager.log" 2>&1 &
   MANAGER=$!
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+}
+
+LOAD_BIN=${LOAD_BIN:-$(dirname "$MANAGER_BIN")/manager-load}
+
+bench_load() {
+  local scenario=$1 count=$2 concurrency=$3 json=$4 rate=${5:-0}
+  if [ "${GENERATOR:-native}" = python ]; then
+    local phase_args=(--sessions "$count")
+    [ "$scenario" = list ] && phase_args=(--queries "$count")
+    .venv/bin/python Benchmarks/api_latency.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
+      --phases "$scenario" "${phase_args[@]}" --concurrency "$concurrency" --json "$json"
+  else
+    "$LOAD_BIN" --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" --scenario "$scenario" \
+      --count "$count" --concurrency "$concurrency" --rate "$rate" --json "$json"
+  fi
 }
 
 bench_stop_manager() {

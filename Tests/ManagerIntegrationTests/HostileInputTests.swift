@@ -184,6 +184,8 @@ import Testing
         #expect(poisoned.status == 201, "\(poisoned.text)")
         _ = try await pool.query(
             "UPDATE sessions SET environ = '{\"A\": 1, \"B\": {\"c\": [1]}}'::jsonb, starts_at = now() WHERE name = 'poisoned'")
+        // A change made behind the daemon's back announces itself, as its own writers do (or waits for the idle pass).
+        _ = try await pool.query("SELECT pg_notify('scheduler_wakeup', 'default')")
         let failed = try await probe.waitFor(["poisoned"], in: ["ERROR"], timeout: .seconds(30))
         #expect(failed["poisoned"]?.statusInfo == "failed-to-start", "\(String(describing: failed["poisoned"]))")
         #expect(failed["poisoned"]?.result == "FAILURE")

@@ -136,7 +136,10 @@ import Testing
 
     @Test("a session that keeps waiting for the same reason is rewritten once per wait_refresh_interval, not every pass")
     func unchangedWaitsAreNotRewrittenEveryPass() async throws {
-        let setup = try await Self.setUp(localAgent: nil, extraConfig: "[scheduler]\nwait_refresh_interval = \"8s\"\n")
+        // A pass every tick even over this unchanged queue (idle_pass_interval = tick_interval), so the passes that
+        // do not rewrite the row are there to be seen.
+        let setup = try await Self.setUp(
+            localAgent: nil, extraConfig: "[scheduler]\nwait_refresh_interval = \"8s\"\nidle_pass_interval = \"1s\"\n")
         defer { Task { [pool = setup.pool] in await pool.close() } }
         try await Self.batch(setup.cli, "stuck", "true")
         try await setup.probe.wait("a first verdict", timeout: .seconds(20)) {

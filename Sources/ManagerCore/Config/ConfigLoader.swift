@@ -97,6 +97,10 @@ public struct ConfigLoader {
 
         try reader.duration("scheduler.tick_interval") { config.scheduler.tickInterval = $0 }
         try reader.duration("scheduler.wait_refresh_interval") { config.scheduler.waitRefreshInterval = $0 }
+        try reader.duration("scheduler.idle_pass_interval") {
+            guard $0 > .zero else { throw ConfigError(description: "scheduler.idle_pass_interval must be more than 0") }
+            config.scheduler.idlePassInterval = $0
+        }
         try reader.int("scheduler.max_pending_per_pass", range: 1...1_000_000) { config.scheduler.maxPendingPerPass = $0 }
         try reader.duration("scheduler.expiry_interval") {
             guard $0 > .zero else { throw ConfigError(description: "scheduler.expiry_interval must be more than 0") }

@@ -40,8 +40,11 @@ public struct ManagerConfig: Sendable {
 
     /// The scheduling loop.
     public struct Scheduler: Sendable {
-        /// The periodic tick; wake-ups (enqueue, session end, agent join) come in between.
+        /// The periodic tick, which looks for passes that came due; wake-ups (enqueue, session end, agent join,
+        /// option and policy changes) come in between.
         public var tickInterval: Duration = .seconds(1)
+        /// The longest a scaling group with PENDING sessions goes without a pass when nothing announced a change.
+        public var idlePassInterval: Duration = .seconds(30)
         /// How often a session that still waits for the same reasons has its `status_data.scheduler` (retries,
         /// last_try) written again; a changed reason is written at once.
         public var waitRefreshInterval: Duration = .seconds(10)

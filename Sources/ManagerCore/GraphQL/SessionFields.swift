@@ -90,6 +90,20 @@ enum SessionField: String, CaseIterable {
         }
     }
 
+    /// The costly columns the value is made of (`SessionDetail`): a list asks only for what its fields read.
+    var detail: SessionDetail {
+        switch self {
+        case .requested_slots: return .requestedSlots
+        case .occupying_slots: return .occupyingSlots
+        case .resource_opts: return .resourceOpts
+        case .status_data: return .statusData
+        case .status_history, .scheduled_at: return .statusHistory
+        case .user_email, .created_user_email: return .userEmail
+        case .mounts: return .mounts
+        default: return []
+        }
+    }
+
     /// When the session entered `status`, from its status history.
     static func when(_ session: SessionRecord, _ status: SessionStatus) -> Date? {
         guard case .object(let entries) = session.statusHistory,
@@ -126,6 +140,17 @@ enum ContainerField: String, CaseIterable {
             let running = SessionOccupancy.activeStatuses.contains(session.status)
             return running && session.lastStat != .null ? .json(session.lastStat) : .null
         case .last_stat: return session.lastStat == .null ? .null : .json(session.lastStat)
+        }
+    }
+
+    /// The costly columns the value is made of (`SessionDetail`).
+    var detail: SessionDetail {
+        switch self {
+        case .status_data: return .statusData
+        case .resource_opts: return .resourceOpts
+        case .occupied_slots: return .occupyingSlots
+        case .live_stat, .last_stat: return .lastStat
+        default: return []
         }
     }
 }

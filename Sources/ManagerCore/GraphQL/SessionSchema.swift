@@ -143,7 +143,9 @@ enum SessionSchema {
     }
 
     /// The page and the count `compute_session_list` answers with; a bad argument is a `GraphQLFailure` naming it.
-    static func list(_ arguments: SessionListArguments, context: GraphQLContext) async throws -> (items: [SessionRecord], total: Int) {
+    static func list(
+        _ arguments: SessionListArguments, detail: SessionDetail = .all, context: GraphQLContext
+    ) async throws -> (items: [SessionRecord], total: Int) {
         let (limit, offset) = try GraphQLPage.bounds(limit: arguments.limit, offset: arguments.offset)
         var statuses = SessionStatus.allCases
         if let text = arguments.status, !text.isEmpty {
@@ -159,7 +161,7 @@ enum SessionSchema {
         // A user sees only their own sessions; an admin may narrow to one access key.
         var owner: AccessKey? = context.identity.accessKey
         if context.identity.isAdmin { owner = arguments.accessKey.map { AccessKey($0) } }
-        var query = SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset)
+        var query = SessionListQuery(statuses: statuses, owner: owner, limit: limit, offset: offset, detail: detail)
         (query.filter, query.order) = try GraphQLPage.filterAndOrder(filter: arguments.filter, order: arguments.order)
         do {
             return try await context.sessions.list(query)

@@ -3,9 +3,13 @@ import Logging
 import Prometheus
 import SchedulerKit
 import ServiceLifecycle
+import Synchronization
 
-/// The scheduling loop: one pass per scaling group with pending sessions, on every tick and on wake-ups
-/// (enqueue, session end, agent join) from any replica, coalesced. Also marks silent agents LOST.
+/// The scheduling loop: one pass per scaling group with pending sessions when it can decide something new —
+/// after a wake-up from any replica (an enqueue, a session's end, an agent joining, leaving or changing, an
+/// option, policy or quota change: migration 0018's triggers announce those), when a waiting session's
+/// `starts_at` or `pending_timeout` comes due, or after `idle_pass_interval` (`PassSchedule`); the tick only looks
+/// at those deadlines, so an unchanged backlog costs nothing. Also marks silent agents LOST.
 ///
 /// A pass runs in one transaction under the group's advisory lock, so replicas never schedule a group at the
 /// same time; a replica that dies mid-pass rolls back and leaves nothing half-applied.
@@ -16,6 +20,17 @@ final class SchedulerService: Service, Sendable {
         var maxPendingPerPass = 20_000
         /// How often an unchanged wait is written again (`scheduler.wait_refresh_interval`).
         var waitRefreshInterval: Duration = .seconds(10)
+        /// The longest a group with PENDING sessions goes without a pass when nothing announced a change
+        /// (`scheduler.idle_pass_interval`): the safety net for a change made without a wake-up.
+        var idlePassInterval: Duration = .seconds(30)
+    }
+
+    /// What one pass saw, for `PassSchedule`.
+    struct PassReport {
+        /// The pass took the group's whole queue.
+        var settled: Bool
+        /// Seconds from the pass's start until a waiting session's time-based predicate changes, if ever.
+        var deadlineIn: Double?
     }
 
     private let pool: PostgresPool
@@ -28,6 +43,8 @@ final class SchedulerService: Service, Sendable {
     private let scheduledTotal: Counter
     private let cancelledTotal: Counter
     private let pass = SchedulingPass()
+    private let schedule: Mutex<PassSchedule>
+    private let skippedTotal: Counter
 
     init(
         pool: PostgresPool, signal: EventSignal, agents: PostgresAgentStore, heartbeats: HeartbeatHealth,
@@ -40,6 +57,10 @@ final class SchedulerService: Service, Sendable {
         self.heartbeats = heartbeats
         self.configuration = configuration
         self.logger = logger
+        self.schedule = Mutex(PassSchedule(idleInterval: configuration.idlePassInterval.seconds))
+        self.skippedTotal = registry.makeCounter(descriptor: .init(
+            namespace: "manager", subsystem: "scheduler", metricName: "passes_skipped", unitName: "total",
+            helpText: "Passes not run because nothing that could change the group's outcome happened"))
         self.passDuration = registry.makeDurationHistogram(
             descriptor: .init(
                 namespace: "manager", subsystem: "scheduler", metricName: "pass_duration", unitName: "seconds",
@@ -65,7 +86,11 @@ final class SchedulerService: Service, Sendable {
                     }
                 }
                 group.addTask {
-                    for await _ in self.signal.schedulerWakeups { trigger.yield(false) }
+                    for await _ in self.signal.schedulerWakeups {
+                        // Recorded at once (not when the loop gets to it), so a pass already under way runs again.
+                        self.schedule.withLock { $0.changed() }
+                        trigger.yield(false)
+                    }
                 }
                 trigger.yield(true)
                 for await isTick in triggers {
@@ -106,7 +131,8 @@ final class SchedulerService: Service, Sendable {
         }
     }
 
-    /// One pass per group with pending sessions; true when some group was locked by another replica.
+    /// One pass per group with pending sessions that needs one (`PassSchedule`); true when some group was locked
+    /// by another replica.
     private func runPasses() async -> Bool {
         let groups: [String]
         do {
@@ -115,32 +141,48 @@ final class SchedulerService: Service, Sendable {
             self.logger.error("cannot list scaling groups to schedule", metadata: ["error": "\(error)"])
             return false
         }
+        self.schedule.withLock { $0.keep(only: Set(groups)) }
         var contended = false
         for group in groups.sorted() {
+            let now = Date().timeIntervalSince1970
+            let began: Int? = self.schedule.withLock { $0.needsPass(group, now: now) ? $0.generation : nil }
+            guard let began else {
+                self.skippedTotal.increment()
+                continue
+            }
+            var report: PassReport?
             do {
-                if try await self.runPass(group: group) == false { contended = true }
+                report = try await self.runPass(group: group)
+                if report == nil { contended = true }
             } catch {
                 self.logger.error("scheduling pass failed", metadata: ["scaling_group": "\(group)", "error": "\(error)"])
+            }
+            self.schedule.withLock {
+                $0.passed(
+                    group, began: began, at: now, due: report?.deadlineIn.map { now + $0 }, settled: report?.settled ?? false)
             }
         }
         return contended
     }
 
-    /// False when another replica holds the group's lock.
-    func runPass(group: String) async throws -> Bool {
+    /// Nil when another replica holds the group's lock.
+    func runPass(group: String) async throws -> PassReport? {
         let started = ContinuousClock.now
         let reader = SchedulingSnapshotReader(maxPendingPerPass: self.configuration.maxPendingPerPass)
-        let outcome: (SchedulingDecisionWriter.Applied, Int)? = try await self.pool.withTransaction { tx in
+        let outcome: (SchedulingDecisionWriter.Applied, Int, PassReport)? = try await self.pool.withTransaction { tx in
             guard try await SchedulingSnapshotReader.lock(group: group, in: tx) else { return nil }
             guard let snapshot = try await reader.read(group: group, in: tx), !snapshot.pending.isEmpty else {
-                return (SchedulingDecisionWriter.Applied(), 0)
+                return (SchedulingDecisionWriter.Applied(), 0, PassReport(settled: true, deadlineIn: nil))
             }
             let result = self.pass.run(snapshot)
             let applied = try await SchedulingDecisionWriter(waitRefreshInterval: self.configuration.waitRefreshInterval)
                 .apply(result, snapshot: snapshot, in: tx)
-            return (applied, snapshot.pending.count)
+            let report = PassReport(
+                settled: snapshot.isComplete(maxReady: reader.maxPendingPerPass, maxParked: reader.maxParkedPerPass),
+                deadlineIn: snapshot.nextDeadline.map { $0 - snapshot.now })
+            return (applied, snapshot.pending.count, report)
         }
-        guard let (applied, considered) = outcome else { return false }
+        guard let (applied, considered, report) = outcome else { return nil }
         let elapsed = ContinuousClock.now - started
         self.passDuration.record(elapsed)
         self.scheduledTotal.increment(by: Int64(applied.scheduled))
@@ -151,6 +193,6 @@ final class SchedulerService: Service, Sendable {
                 "cancelled": "\(applied.cancelled)", "waiting": "\(applied.waiting)", "elapsed": "\(elapsed)",
             ])
         }
-        return true
+        return report
     }
 }

@@ -159,7 +159,8 @@ public struct ManagerApplication {
             configuration: .init(
                 tickInterval: self.config.scheduler.tickInterval, heartbeatTimeout: self.config.agents.heartbeatTimeout,
                 maxPendingPerPass: self.config.scheduler.maxPendingPerPass,
-                waitRefreshInterval: self.config.scheduler.waitRefreshInterval),
+                waitRefreshInterval: self.config.scheduler.waitRefreshInterval,
+                idlePassInterval: self.config.scheduler.idlePassInterval),
             registry: registry, logger: self.logger)
 
         // Storage and background tasks (vfolder clone).

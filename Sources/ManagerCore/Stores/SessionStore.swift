@@ -138,6 +138,27 @@ public struct SessionListQuery: Sendable {
     /// `filter:` and `order:` in Backend.AI's mini-language, parsed (`SchedulerKit/Query/ListFilter`).
     public var filter: ListFilter? = nil
     public var order: [ListOrder] = []
+    /// The costly columns the caller reads; the others come back empty (`{}`, `[]`, nil) unread.
+    public var detail: SessionDetail = .all
+}
+
+/// The columns of a session row that cost something to read (JSON to parse, a subquery): a list that shows none of
+/// them (`ps`'s default fields) asks for none.
+public struct SessionDetail: OptionSet, Sendable, Hashable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    public static let requestedSlots = SessionDetail(rawValue: 1 << 0)
+    public static let occupyingSlots = SessionDetail(rawValue: 1 << 1)
+    public static let resourceOpts = SessionDetail(rawValue: 1 << 2)
+    public static let statusData = SessionDetail(rawValue: 1 << 3)
+    public static let statusHistory = SessionDetail(rawValue: 1 << 4)
+    public static let lastStat = SessionDetail(rawValue: 1 << 5)
+    public static let userEmail = SessionDetail(rawValue: 1 << 6)
+    public static let mounts = SessionDetail(rawValue: 1 << 7)
+    public static let all: SessionDetail = [
+        .requestedSlots, .occupyingSlots, .resourceOpts, .statusData, .statusHistory, .lastStat, .userEmail, .mounts,
+    ]
 }
 
 /// Persistence for sessions. Each method is one transaction.

@@ -54,6 +54,8 @@ struct CompiledSessionList: Sendable {
     /// `{"data":{"<root>":` with the root field's response key.
     let prefix: [UInt8]
     let page: [PageField]
+    /// The costly columns the selected fields read; the store leaves the others unread.
+    let detail: SessionDetail
 
     static let argumentTypes: [String: VariableType] = [
         "limit": .int, "offset": .int, "status": .string, "access_key": .string, "filter": .string, "order": .string,
@@ -110,9 +112,19 @@ struct CompiledSessionList: Sendable {
             }
         }
         guard let page = Self.page(pageSelection) else { return nil }
+        var detail: SessionDetail = []
+        for case .items(_, let itemFields) in page {
+            for field in itemFields {
+                switch field {
+                case .session(_, let sessionField): detail.formUnion(sessionField.detail)
+                case .containers(_, let leaves): for leaf in leaves { detail.formUnion(leaf.field.detail) }
+                case .dependencies: continue
+                }
+            }
+        }
         return CompiledSessionList(
             variables: variables, arguments: arguments,
-            prefix: Array("{\"data\":{\"\(Self.responseKey(root))\":".utf8), page: page)
+            prefix: Array("{\"data\":{\"\(Self.responseKey(root))\":".utf8), page: page, detail: detail)
     }
 
     private static func variable(_ type: any GraphQL.`Type`) -> Variable? {
@@ -234,7 +246,9 @@ struct CompiledSessionList: Sendable {
     /// differently or refuse, an argument a resolver refuses, a store failure): it reports those as errors.
     func execute(variables values: [String: Map], context: GraphQLContext) async -> [UInt8]? {
         guard let arguments = self.coerce(values) else { return nil }
-        guard let (items, total) = try? await SessionSchema.list(arguments, context: context) else { return nil }
+        guard let (items, total) = try? await SessionSchema.list(arguments, detail: self.detail, context: context) else {
+            return nil
+        }
         var dependencies: [UUID: [(name: String, id: UUID)]] = [:]
         if self.loadsDependencies, !items.isEmpty {
             guard let loaded = try? await context.sessions.dependencyNames(of: items.map(\.id)) else { return nil }

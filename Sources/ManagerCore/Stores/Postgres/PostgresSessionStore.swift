@@ -32,17 +32,34 @@ public struct PostgresSessionStore: SessionStore {
             })
     }
 
-    static let columns: SQL = """
-        SELECT s.id, s.name, s.session_type, s.access_key, s.user_uuid, s.domain_name, g.name AS group_name,
-               s.scaling_group_name, s.agent_id, s.image, s.architecture, s.tag, s.requested_slots, s.occupying_slots,
-               s.resource_opts, s.startup_command, s.callback_url, s.starts_at, s.created_at, s.terminated_at, s.status,
-               s.status_info, s.status_data, s.status_history, s.status_changed, s.result, s.exit_code, s.last_stat,
-               s.group_id, (SELECT u.email FROM users u WHERE u.uuid = s.user_uuid) AS user_email,
-               (SELECT coalesce(jsonb_agg(m -> 'name'), '[]'::jsonb) FROM jsonb_array_elements(
-                    CASE WHEN jsonb_typeof(s.vfolder_mounts) = 'array' THEN s.vfolder_mounts ELSE '[]'::jsonb END) m
-                WHERE jsonb_typeof(m -> 'name') = 'string') AS mount_names
-        FROM sessions s JOIN groups g ON g.id = s.group_id
-        """
+    static let columns: SQL = Self.columns(.all)
+
+    /// The row's columns; those `detail` leaves out come back as empty constants, neither read nor parsed.
+    static func columns(_ detail: SessionDetail) -> SQL {
+        var sql: SQL = """
+            SELECT s.id, s.name, s.session_type, s.access_key, s.user_uuid, s.domain_name, g.name AS group_name,
+                   s.scaling_group_name, s.agent_id, s.image, s.architecture, s.tag, s.startup_command, s.callback_url,
+                   s.starts_at, s.created_at, s.terminated_at, s.status, s.status_info, s.status_changed, s.result,
+                   s.exit_code, s.group_id
+            """
+        let costly: [(SessionDetail, SQL, SQL)] = [
+            (.requestedSlots, ", s.requested_slots", ", '{}'::jsonb AS requested_slots"),
+            (.occupyingSlots, ", s.occupying_slots", ", '{}'::jsonb AS occupying_slots"),
+            (.resourceOpts, ", s.resource_opts", ", '{}'::jsonb AS resource_opts"),
+            (.statusData, ", s.status_data", ", '{}'::jsonb AS status_data"),
+            (.statusHistory, ", s.status_history", ", '{}'::jsonb AS status_history"),
+            (.lastStat, ", s.last_stat", ", NULL::jsonb AS last_stat"),
+            (.userEmail, ", (SELECT u.email FROM users u WHERE u.uuid = s.user_uuid) AS user_email", ", NULL::text AS user_email"),
+            (.mounts, """
+                , (SELECT coalesce(jsonb_agg(m -> 'name'), '[]'::jsonb) FROM jsonb_array_elements(
+                      CASE WHEN jsonb_typeof(s.vfolder_mounts) = 'array' THEN s.vfolder_mounts ELSE '[]'::jsonb END) m
+                   WHERE jsonb_typeof(m -> 'name') = 'string') AS mount_names
+                """, ", '[]'::jsonb AS mount_names"),
+        ]
+        for (part, read, empty) in costly { sql.append(detail.contains(part) ? read : empty) }
+        sql.append(" FROM sessions s JOIN groups g ON g.id = s.group_id")
+        return sql
+    }
 
     /// Resolves mount requests to the owner's folders (their own first, then their projects'), locked against a
     /// concurrent delete until the session row is committed; each entry carries what the agent links.
@@ -272,7 +289,7 @@ public struct PostgresSessionStore: SessionStore {
         var filter: SQL = "s.status = ANY(\(statuses)::text[]) AND (\(owner)::text IS NULL OR s.access_key = \(owner))"
         if let extra = query.filter { filter.append(" AND \(try ListFilterSQL.sessions.condition(extra))") }
         let order = try ListFilterSQL.sessions.orderBy(query.order)
-        let page: SQL = "\(Self.columns) WHERE \(filter) ORDER BY \(order) LIMIT \(query.limit) OFFSET \(query.offset)"
+        let page: SQL = "\(Self.columns(query.detail)) WHERE \(filter) ORDER BY \(order) LIMIT \(query.limit) OFFSET \(query.offset)"
         guard query.filter == nil else {
             // A filter's count scans the matching rows (an index-only scan where it can); it runs beside the page,
             // on another connection.

@@ -4,14 +4,16 @@
 # generator, SETTLE seconds for their wake-ups' passes, then the manager's CPU (utime + stime from /proc) over
 # WINDOW seconds, and how many passes ran and were skipped meanwhile (/metrics).
 #
-# usage: [BACKLOG=10000] [SETTLE=10] [WINDOW=60] Benchmarks/idle_backlog.sh
+# IDLE_PASS_INTERVAL sets scheduler.idle_pass_interval (30 s; "1s" passes every tick: the behaviour before).
+#
+# usage: [BACKLOG=10000] [SETTLE=10] [WINDOW=60] [IDLE_PASS_INTERVAL=30s] Benchmarks/idle_backlog.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/stack.sh
 BACKLOG=${BACKLOG:-10000}
 bench_setup idle-backlog-bench
 bench_database
-bench_config </dev/null
+printf '[scheduler]\nidle_pass_interval = "%s"\n' "${IDLE_PASS_INTERVAL:-30s}" | bench_config
 bench_serve
 log "enqueueing a backlog of $BACKLOG sessions (no agent: every one waits)"
 bench_load enqueue "$BACKLOG" 32 "$WORK/enqueue.json" >/dev/null

@@ -42,6 +42,23 @@ import Testing
         }
     }
 
+    @Test("UUID text is written and read as Foundation does, without its formatted I/O")
+    func uuidText() {
+        for _ in 0..<1000 {
+            let id = UUID()
+            #expect(UUIDText.lowercase(id) == id.uuidString.lowercased())
+            #expect(UUIDText.parse(id.uuidString) == id && UUIDText.parse(id.uuidString.lowercased()) == id)
+        }
+        let valid = UUID().uuidString
+        let prefix35 = String(valid.prefix(35))
+        var bad: [String] = ["", String(valid.dropLast()), valid + "0", valid.replacingOccurrences(of: "-", with: "_")]
+        bad += [prefix35 + "g", "-" + String(valid.dropFirst()), prefix35 + "\u{0}", String(valid.prefix(34)) + "é"]
+        bad += ["{" + valid + "}", String(repeating: "0", count: 36)]
+        for text in bad { #expect(UUIDText.parse(text) == nil, "\(text)") }
+        // Foundation's sscanf reads a leading "-8" as the byte F8; only the canonical form is a UUID here.
+        #expect(UUIDText.parse("-" + String(valid.dropFirst())) == nil && UUID(uuidString: "-" + String(valid.dropFirst())) != nil)
+    }
+
     @Test("a statement's text never contains the bound values")
     func bindingsStayOutOfText() {
         let evil = "x'); DROP TABLE sessions; --"

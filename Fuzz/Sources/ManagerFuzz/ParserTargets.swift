@@ -201,6 +201,16 @@ enum ParserTargets {
             _ = ResourceSlots.parse(json)
             _ = ScalingGroupOptions.parse(json)
         }
+        // The UUID text reader reads what Foundation reads from a canonical text, and nothing else (Foundation's
+        // sscanf also takes `-8B5…` as `F8B5…`), and writes back what it read.
+        let id = UUIDText.parse(text)
+        let foundation = UUID(uuidString: text)
+        if let id {
+            require(id == foundation, "UUIDText.parse disagrees with UUID(uuidString:): \(text.prefix(40))")
+            require(UUIDText.lowercase(id) == text.lowercased(), "UUIDText does not write back what it read")
+        } else if let foundation {
+            require(foundation.uuidString.lowercased() != text.lowercased(), "UUIDText.parse refused a canonical UUID")
+        }
     }
 
     /// An execution's output read in two pieces cut anywhere reads as it does whole (valid UTF-8: invalid bytes

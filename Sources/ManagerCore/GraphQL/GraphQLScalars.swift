@@ -23,7 +23,7 @@ enum GraphQLScalars {
             return try GraphQLScalarType(
                 name: "UUID",
                 serialize: { value in
-                    if let id = value as? UUID { return .string(id.uuidString.lowercased()) }
+                    if let id = value as? UUID { return .string(UUIDText.lowercase(id)) }
                     return try map(from: value)
                 },
                 parseValue: { value in

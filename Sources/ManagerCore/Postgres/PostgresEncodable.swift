@@ -61,9 +61,9 @@ extension Bool: PostgresEncodable, PostgresDecodable {
 
 extension UUID: PostgresEncodable, PostgresDecodable {
     public static var postgresType: PostgresType { .uuid }
-    public var postgresText: String { self.uuidString.lowercased() }
+    public var postgresText: String { UUIDText.lowercase(self) }
     public init(postgresText: String) throws {
-        guard let value = UUID(uuidString: postgresText) else {
+        guard let value = UUIDText.parse(postgresText) else {
             throw PostgresError(.decoding, message: "not a uuid: \(postgresText.prefix(40))")
         }
         self = value

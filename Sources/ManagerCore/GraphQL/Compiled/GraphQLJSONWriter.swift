@@ -65,7 +65,7 @@ struct GraphQLJSONWriter {
         case .null: self.raw("null")
         case .string(let text): self.string(text)
         case .int(let number): self.int(number)
-        case .uuid(let id): self.string(id.uuidString.lowercased())
+        case .uuid(let id): self.string(UUIDText.lowercase(id))
         case .date(let date): self.string(Timestamp.pythonISO(date))
         case .json(let json): self.string(json.text)
         case .strings(let texts): self.list(texts) { $0.string($1) }

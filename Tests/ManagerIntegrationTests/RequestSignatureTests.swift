@@ -28,6 +28,27 @@ import Testing
         #expect(!signature.verify(String(expected.dropLast()) + "0", secretKey: Self.secret) || expected.hasSuffix("0"))
     }
 
+    @Test("the allocation-light check agrees with the reference signature on every input shape")
+    func verifyAgreesWithReference() {
+        for index in 0..<200 {
+            let signature = RequestSignature(
+                method: ["GET", "post", "DELETE"][index % 3], pathAndQuery: "/p/\(index)?q=\(UUID())", date: Self.date,
+                host: "host-\(index % 7):80\(index % 10)", contentType: index % 2 == 0 ? "Application/JSON" : "text/plain",
+                apiVersion: "v7.20230615")
+            let secret = "secret-\(index)-\(UUID())"
+            let good = signature.signature(secretKey: secret, day: "20240501")
+            #expect(signature.verify(good, secretKey: secret))
+            #expect(signature.verify(good.uppercased(), secretKey: secret), "hex in either case, as before")
+            var flipped = Array(good.utf8)
+            flipped[index % 64] = flipped[index % 64] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            #expect(!signature.verify(String(decoding: flipped, as: UTF8.self), secretKey: secret))
+            #expect(!signature.verify(String(good.dropLast(2)), secretKey: secret))
+            #expect(!signature.verify(good + "00", secretKey: secret))
+            #expect(!signature.verify(String(good.dropLast()) + "g", secretKey: secret))
+            #expect(!signature.verify("", secretKey: secret))
+        }
+    }
+
     @Test("a signature for another host, path or version does not verify")
     func tamperedFieldsFail() {
         let base = RequestSignature(

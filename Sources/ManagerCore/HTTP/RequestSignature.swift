@@ -42,16 +42,69 @@ public struct RequestSignature: Sendable, Hashable {
     }
 
     /// True when `candidate` matches the signature for the day written in the Date header, or for its UTC day
-    /// (they differ only for a Date with a non-UTC offset). Compared in constant time.
+    /// (they differ only for a Date with a non-UTC offset). Compared in constant time, on the MAC's bytes: the
+    /// signed text is fed to the HMAC part by part and the candidate's hex read in place, so a request's check
+    /// builds no joined text and no hex string (`signature(secretKey:day:)` stays the readable reference, and
+    /// `RequestSignatureTests` checks the two agree).
     public func verify(_ candidate: String, secretKey: String) -> Bool {
         guard let instant = Timestamp.parse(self.date) ?? HTTPDate.parse(self.date) else { return false }
-        var days = [Timestamp.utcDay(instant)]
-        if let written = Timestamp.writtenDay(self.date), written != days[0] { days.append(written) }
-        var matched = false
-        for day in days {
-            matched = Self.constantTimeEquals(self.signature(secretKey: secretKey, day: day), candidate.lowercased()) || matched
+        let utcDay = Timestamp.utcDay(instant)
+        var matched = self.matches(candidate, secretKey: secretKey, day: utcDay)
+        if let written = Timestamp.writtenDay(self.date), written != utcDay {
+            matched = self.matches(candidate, secretKey: secretKey, day: written) || matched
         }
         return matched
+    }
+
+    private func matches(_ candidate: String, secretKey: String, day: String) -> Bool {
+        let dayKey = HMAC<SHA256>.authenticationCode(for: Data(day.utf8), using: SymmetricKey(data: Data(secretKey.utf8)))
+        let hostKey = HMAC<SHA256>.authenticationCode(for: Data(self.host.utf8), using: SymmetricKey(data: Data(dayKey)))
+        var hmac = HMAC<SHA256>(key: SymmetricKey(data: Data(hostKey)))
+        func feed(_ text: String) {
+            var text = text
+            text.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
+        }
+        let newline = "\n"
+        feed(self.method.uppercased())
+        feed(newline)
+        feed(self.pathAndQuery)
+        feed(newline)
+        feed(self.date)
+        feed("\nhost:")
+        feed(self.host)
+        feed("\ncontent-type:")
+        feed(self.contentType.lowercased())
+        feed("\nx-backendai-version:")
+        feed(self.apiVersion)
+        feed(newline)
+        feed(Self.emptyBodyHash)
+        let code = hmac.finalize()
+        return code.withUnsafeBytes { mac in Self.constantTimeEqualsHex(mac, candidate) }
+    }
+
+    /// Whether `hex` (either case) spells `bytes`, without an early exit.
+    static func constantTimeEqualsHex(_ bytes: UnsafeRawBufferPointer, _ hex: String) -> Bool {
+        var hex = hex
+        return hex.withUTF8 { text -> Bool in
+            var difference = UInt8(text.count == bytes.count * 2 ? 0 : 1)
+            for index in 0..<bytes.count {
+                let high = 2 * index < text.count ? Self.nibble(text[2 * index]) : 0xFF
+                let low = 2 * index + 1 < text.count ? Self.nibble(text[2 * index + 1]) : 0xFF
+                difference |= (high | low) & 0xF0  // a character that is not a hex digit
+                difference |= ((high << 4) | (low & 0x0F)) ^ bytes[index]
+            }
+            return difference == 0
+        }
+    }
+
+    /// A hex digit's value, or 0xFF.
+    private static func nibble(_ byte: UInt8) -> UInt8 {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return 0xFF
+        }
     }
 
     /// Compares two strings without an early exit on the first differing byte.

@@ -196,6 +196,18 @@ import Testing
             #expect(CompiledSessionList.compile(document, operationName: nil) == nil, "\(query)")
         }
 
+        // The plan cache: by operation name and text, non-compilable documents remembered as nil, a long operation
+        // name neither compiled nor kept.
+        let cache = CompiledPlanCache(capacity: 2)
+        let listText = "query ps { compute_session_list(limit: 5, offset: 0) { total_count } }"
+        let listDocument = try parse(source: Source(body: listText))
+        #expect(cache.plan(for: listText, operationName: nil, document: listDocument) != nil)
+        #expect(cache.plan(for: listText, operationName: "ps", document: listDocument) != nil)
+        #expect(cache.plan(for: listText, operationName: "other", document: listDocument) == nil)
+        #expect(cache.count == 2, "the capacity holds")
+        #expect(cache.plan(for: listText, operationName: String(repeating: "p", count: 300), document: listDocument) == nil)
+        #expect(cache.count == 2)
+
         // Requests GraphQLSwift answers with an error (or a value the plan would coerce otherwise) are not executed
         // by the plan: the general path reports them.
         let query = "query($l: Int!, $o: Int!, $s: String, $g: UUID) { compute_session_list(limit: $l, offset: $o, status: $s, group_id: $g) { total_count } }"

@@ -12,11 +12,15 @@ final class CompiledPlanCache: Sendable {
     }
 
     let capacity: Int
+    /// An operation name is part of the key; a longer one is not cached (nor compiled), so a client cannot fill the
+    /// cache with big keys (GraphQLSwift answers it, as it answers an unknown name).
+    static let maxOperationNameLength = 256
     private let entries = Mutex(OrderedDictionary<Key, CompiledSessionList?>())
 
     init(capacity: Int = 128) { self.capacity = capacity }
 
     func plan(for text: String, operationName: String?, document: Document) -> CompiledSessionList? {
+        guard (operationName?.utf8.count ?? 0) <= Self.maxOperationNameLength else { return nil }
         let key = Key(operationName: operationName, text: text)
         if let cached = self.entries.withLock({ entries -> CompiledSessionList?? in
             guard let index = entries.index(forKey: key) else { return nil }

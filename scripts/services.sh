@@ -2,7 +2,7 @@
 # Shared helpers: install the system packages, start a private PostgreSQL and Redis under a folder.
 # Sourced by scripts/run-local.sh and scripts/test.sh.
 
-APT_PACKAGES=(postgresql redis-server libpq-dev libhiredis-dev libssl-dev pkg-config python3-venv curl bubblewrap slirp4netns util-linux busybox-static)
+APT_PACKAGES=(postgresql redis-server libpq-dev libhiredis-dev libssl-dev pkg-config python3-venv curl bubblewrap slirp4netns util-linux busybox-static chromium chromium-driver)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -104,6 +104,22 @@ ensure_schemathesis_venv() {
     log "installing schemathesis $SCHEMATHESIS_VERSION (every dependency pinned) into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -c "$constraints" "schemathesis==$SCHEMATHESIS_VERSION"
+    echo "$stamp" > "$venv/.constraints"
+  fi
+}
+
+# ensure_browser_venv DIR: selenium (every dependency pinned) for the web view's tests in a real headless Chromium
+# (Debian's chromium and chromium-driver, installed above), in a virtualenv of its own.
+SELENIUM_VERSION=4.27.1
+ensure_browser_venv() {
+  local venv=$1
+  local constraints stamp
+  constraints="$(dirname "${BASH_SOURCE[0]}")/browser-constraints.txt"
+  stamp=$(sha256sum "$constraints" | cut -c1-16)
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.constraints" 2>/dev/null)" != "$stamp" ]; then
+    log "installing selenium $SELENIUM_VERSION (every dependency pinned) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -c "$constraints" "selenium==$SELENIUM_VERSION"
     echo "$stamp" > "$venv/.constraints"
   fi
 }

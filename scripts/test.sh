@@ -39,12 +39,17 @@ VENV=${MANAGER_TEST_VENV:-$PWD/.venv}
 ensure_client_venv "$VENV"
 ST_VENV=${MANAGER_TEST_SCHEMATHESIS_VENV:-$PWD/.venv-schemathesis}
 ensure_schemathesis_venv "$ST_VENV"
+BROWSER_VENV=${MANAGER_TEST_BROWSER_VENV:-$PWD/.venv-browser}
+ensure_browser_venv "$BROWSER_VENV"
 
 export MANAGER_TEST_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
 export MANAGER_TEST_REDIS="127.0.0.1:$REDIS_PORT"
 export MANAGER_TEST_CLIENT="$VENV/bin/backend.ai"
 export MANAGER_TEST_PG_BIN="$PG_BIN"
 export MANAGER_TEST_SCHEMATHESIS="$ST_VENV/bin/st"
+export MANAGER_TEST_BROWSER_PYTHON="$BROWSER_VENV/bin/python"
+# What a run leaves to look at (the web view's screenshots); kept after the run, unlike $WORK.
+export MANAGER_TEST_OUTPUT=${MANAGER_TEST_OUTPUT:-$PWD/test-output}
 export MANAGER_TEST_WORK="$WORK"
 
 log "building"

@@ -17,6 +17,7 @@ struct BackgroundTaskRoutes {
 
     func register(on router: Router<ManagerRequestContext>) {
         router.get("/events/background-task", use: self.stream)
+        router.get("/bgtasks", use: self.list)
         router.get("/bgtasks/:id", use: self.info)
         router.delete("/bgtasks/:id", use: self.cancel)
     }
@@ -65,6 +66,18 @@ struct BackgroundTaskRoutes {
         let created_at: String
         let updated_at: String
         let finished_at: String?
+    }
+
+    struct TaskList: Encodable {
+        let items: [TaskInfo]
+    }
+
+    /// `GET /bgtasks?limit=`: the caller's own tasks, newest first (the web view's task list).
+    @Sendable func list(_ request: Request, context: ManagerRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let limit = try WebhookRoutes.integer(request.uri.queryParameters.get("limit"), field: "limit", default: 50, range: 1...500)
+        let tasks = try await self.store.list(owner: identity.accessKey, limit: limit)
+        return try JSONResponse.make(TaskList(items: tasks.map(Self.info)))
     }
 
     @Sendable func info(_ request: Request, context: ManagerRequestContext) async throws -> Response {

@@ -119,6 +119,17 @@ public struct ConfigLoader {
         }
         try reader.int("retention.batch_size", range: 1...100_000) { config.retention.batchSize = $0 }
 
+        try reader.bool("web.enabled") { config.web.enabled = $0 }
+        try reader.string("web.assets_dir") { config.web.assetsDir = $0 }
+        try reader.duration("web.session_ttl") {
+            guard $0 >= .seconds(60), $0 <= .seconds(7 * 86_400) else {
+                throw ConfigError(description: "web.session_ttl must be between 1m and 7d")
+            }
+            config.web.sessionTTL = $0
+        }
+        try reader.int("web.max_sessions_per_key", range: 1...1000) { config.web.maxSessionsPerKey = $0 }
+        try reader.bool("web.secure_cookie") { config.web.secureCookie = $0 }
+
         try reader.bool("agent.local.enabled") { config.localAgent.enabled = $0 }
         try reader.string("agent.local.id") { config.localAgent.id = $0 }
         try reader.string("agent.local.scaling_group") { config.localAgent.scalingGroup = $0 }

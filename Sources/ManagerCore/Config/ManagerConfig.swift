@@ -213,6 +213,23 @@ public struct ManagerConfig: Sendable {
     public var auth = Auth()
     /// Bounds on one GraphQL request (`[graphql]`).
     public var graphql = GraphQLLimits()
+    /// The web view at `/ui/` (`[web]`).
+    public var web = Web()
 
     public init() {}
+}
+
+extension ManagerConfig {
+    /// The web view served at `/ui/`.
+    public struct Web: Sendable {
+        public var enabled = true
+        /// Folder with the page's files (`index.html`, `app.js`, `app.css`), relative to the working directory.
+        public var assetsDir = "Web"
+        /// How long a sign-in lasts (the cookie's Max-Age and the stored row's expiry).
+        public var sessionTTL: Duration = .seconds(3600)
+        /// Sign-ins kept per keypair; signing in again beyond this ends the oldest.
+        public var maxSessionsPerKey = 10
+        /// Adds `Secure` to the cookie: set it when the daemon is reached over HTTPS (a reverse proxy).
+        public var secureCookie = false
+    }
 }

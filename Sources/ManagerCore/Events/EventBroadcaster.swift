@@ -35,6 +35,8 @@ public final class EventBroadcaster: Service, Sendable {
         case session(UUID)
         /// Every session event of one access key.
         case owner(String)
+        /// Every session event (an admin's `owner_access_key=*`: the web view's queues).
+        case everyone
         /// One background task's events.
         case task(UUID)
     }
@@ -81,7 +83,7 @@ public final class EventBroadcaster: Service, Sendable {
         fileprivate func end() { self.queue.finish() }
     }
 
-    private let log: PostgresEventLog
+    let log: PostgresEventLog
     private let signal: EventSignal
     private let configuration: Configuration
     private let logger: Logger
@@ -225,6 +227,7 @@ public final class EventBroadcaster: Service, Sendable {
                 var topics: [Topic] = []
                 if let id = event.sessionID { topics.append(.session(id)) }
                 if let owner = event.accessKey { topics.append(.owner(owner)) }
+                topics.append(.everyone)
                 let receivers = self.subscriptions(topics)
                 guard !receivers.isEmpty else { continue }
                 let frame = ByteBuffer(string: SessionEventFrame.text(event))

@@ -11,4 +11,9 @@ extension HTTPField.Name {
     static let rateLimitLimit = HTTPField.Name("X-RateLimit-Limit")!
     static let rateLimitRemaining = HTTPField.Name("X-RateLimit-Remaining")!
     static let rateLimitWindow = HTTPField.Name("X-RateLimit-Window")!
+    /// The web view's CSRF token, on every state-changing request it makes (`WebRoutes`).
+    static let csrfToken = HTTPField.Name("X-CSRF-Token")!
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+    static let crossOriginOpenerPolicy = HTTPField.Name("Cross-Origin-Opener-Policy")!
 }

@@ -188,6 +188,27 @@ public struct ManagerApplication {
         fileRoutes.register(on: router)
         VFolderSharingRoutes(folders: folders, files: fileRoutes, maxBodySize: maxBody).register(on: router)
         StorageRoutes(folders: folders, volumes: volumes, secret: transferSecret).register(on: router)
+        QueueRoutes(queues: PostgresQueueSummary(pool: pool), agents: agentStore).register(on: router)
+
+        // The web view: its files, sign-in, and `/ui/api/…` forwarded to this router as the signed-in caller.
+        let webTarget = WebAPITarget()
+        if self.config.web.enabled {
+            let assets: WebAssets
+            do {
+                assets = try WebAssets.load(directory: self.config.web.assetsDir)
+            } catch let failure as WebAssets.Failure {
+                await pool.close()
+                throw ConfigError(description: failure.description)
+            }
+            WebRoutes(
+                signIn: WebSignIn(
+                    store: PostgresWebSessionStore(pool: pool), keypairs: keypairs, cache: keypairCache,
+                    ttl: self.config.web.sessionTTL, maxPerKey: self.config.web.maxSessionsPerKey,
+                    attempts: AddressBudget(burst: 20, perSecond: 0.5)),
+                assets: assets, limiter: limiter, secureCookie: self.config.web.secureCookie, maxBodySize: maxBody,
+                api: webTarget
+            ).register(on: router)
+        }
 
         // Webhooks: the outbox is filled by a trigger in each status change's transaction; dispatchers send it.
         let webhookStore = PostgresWebhookStore(pool: pool)
@@ -206,8 +227,10 @@ public struct ManagerApplication {
         let idle: TimeAmount? = idleTimeout > .zero
             ? .nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
             : nil
+        let responder = router.buildResponder()
+        webTarget.set(responder)
         let app = Application(
-            router: router,
+            responder: responder,
             server: GuardedHTTPChannel.builder(
                 webSocketRouter: webSocketRouter, configuration: .init(http1: .init(idleTimeout: idle)), headTimeout: idle),
             configuration: .init(address: .hostname(host, port: self.config.server.port), serverName: "session-manager"),

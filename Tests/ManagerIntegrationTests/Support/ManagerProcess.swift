@@ -59,6 +59,8 @@ final class ManagerProcess: @unchecked Sendable {
             timeout = "500ms"
             [logging]
             level = "debug"
+            [web]
+            assets_dir = "\(TestEnvironment.repositoryRoot.appendingPathComponent("Web").path)"
             [agent]
             secret = "\(Self.agentSecret)"
             heartbeat_timeout = "\(heartbeatTimeout)"

@@ -24,6 +24,16 @@ struct TestEnvironment {
         }
     }
 
+    /// Python with selenium, for the web view's browser tests (scripts/test.sh installs it in a virtualenv of its own).
+    var browserPython: String {
+        get throws {
+            guard let path = ProcessInfo.processInfo.environment["MANAGER_TEST_BROWSER_PYTHON"], !path.isEmpty else {
+                throw Missing(description: "MANAGER_TEST_BROWSER_PYTHON is not set: run the tests with scripts/test.sh")
+            }
+            return path
+        }
+    }
+
     struct Missing: Error, CustomStringConvertible {
         let description: String
     }

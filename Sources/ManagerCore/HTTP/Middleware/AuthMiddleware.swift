@@ -46,6 +46,11 @@ public struct AuthMiddleware: RouterMiddleware {
         if Self.publicPaths.contains(request.uri.path) && request.method == .get {
             return try await next(request, context)
         }
+        // A web view request, already authenticated by its sign-in cookie (`WebRoutes` forwards `/ui/api/…` with
+        // the caller set; nothing else sets it), or one of the web view's own routes, which check the cookie.
+        if context.identity != nil || request.uri.path == WebRoutes.prefix || request.uri.path.hasPrefix(WebRoutes.prefix + "/") {
+            return try await next(request, context)
+        }
         // Agents authenticate with their own secret (AgentRoutes); the storage endpoint with the signed token of the
         // request-upload / request-download that issued its URL (StorageRoutes).
         if request.uri.path.hasPrefix(AgentRoutes.prefix) || request.uri.path.hasPrefix(StorageRoutes.prefix) {

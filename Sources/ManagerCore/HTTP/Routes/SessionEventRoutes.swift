@@ -21,7 +21,12 @@ struct SessionEventRoutes {
         let identity = try context.requireIdentity()
         let query = request.uri.queryParameters
         var owner = identity.accessKey
-        if let requested = query.get("owner_access_key") ?? query.get("ownerAccessKey"), !requested.isEmpty,
+        var everyone = false
+        if let requested = query.get("owner_access_key") ?? query.get("ownerAccessKey"), requested == "*" {
+            // Ours: every session's events, for an admin's view of all queues.
+            guard identity.isAdmin else { throw APIError.forbidden("Only an admin may watch every access key's sessions.") }
+            everyone = true
+        } else if let requested = query.get("owner_access_key") ?? query.get("ownerAccessKey"), !requested.isEmpty,
             requested != identity.accessKey.rawValue
         {
             guard identity.isAdmin else { throw APIError.forbidden("Only an admin may watch another access key's sessions.") }
@@ -41,7 +46,13 @@ struct SessionEventRoutes {
             sessionID = session.id
         }
         let ticket = try self.quota.acquire(identity.accessKey)
-        let lastEventID = try ServerSentEvents.lastEventID(request) ?? 0
+        var lastEventID = try ServerSentEvents.lastEventID(request) ?? 0
+        // Ours: `since=now` starts after the newest event instead of replaying the history (a Last-Event-ID, which
+        // a reconnecting EventSource sends, still resumes from where it was).
+        if let since = query.get("since") {
+            guard since == "now" else { throw APIError.invalidAPIParams("'since' must be now.") }
+            if lastEventID == 0 { lastEventID = try await self.broadcaster.log.heads().sessions }
+        }
         if lastEventID > 0, let retention = self.retention {
             // A resume from before what retention pruned would silently miss events: say so instead.
             let horizon = try await retention.eventHorizon()
@@ -52,7 +63,7 @@ struct SessionEventRoutes {
             }
         }
         let stream = SessionEventStream(
-            topic: sessionID.map { .session($0) } ?? .owner(owner.rawValue), scope: scope,
+            topic: sessionID.map { .session($0) } ?? (everyone ? .everyone : .owner(owner.rawValue)), scope: scope,
             lastEventID: lastEventID, sessions: self.sessions,
             broadcaster: self.broadcaster, logger: context.logger)
         return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in

@@ -22,6 +22,12 @@ public struct PostgresBackgroundTaskStore: Sendable {
             """)
     }
 
+    /// `owner`'s tasks, newest first.
+    func list(owner: AccessKey, limit: Int) async throws -> [BackgroundTaskRecord] {
+        try await self.pool.query("\(Self.columns) WHERE access_key = \(owner) ORDER BY created_at DESC LIMIT \(limit)")
+            .map(Self.record)
+    }
+
     public func task(_ id: UUID) async throws -> BackgroundTaskRecord? {
         guard let row = try await self.pool.query("\(Self.columns) WHERE id = \(id)").first else { return nil }
         return try Self.record(row)

@@ -21,23 +21,8 @@ bench_config </dev/null
 bench_serve
 .venv/bin/python Benchmarks/api_latency.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
   --phases enqueue --sessions 1 --concurrency 1 >/dev/null
-SEVENTH=$([ "${BACKLOG:-0}" = 1 ] && echo PENDING || echo RUNNING)
 log "seeding $SESSIONS sessions (backlog=${BACKLOG:-0})"
-$PSQL -q <<SQL
-INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key, scaling_group_name,
-    image, architecture, requested_slots, resource_opts, startup_command, created_at, terminated_at, status, status_info,
-    status_history, status_changed, result)
-SELECT gen_random_uuid(), '', 'seed-' || i, t.session_type, t.domain_name, t.group_id, t.user_uuid, t.access_key,
-    t.scaling_group_name, t.image, t.architecture, t.requested_slots, t.resource_opts, t.startup_command,
-    now() - make_interval(secs => i),
-    CASE WHEN i % 10 < 7 THEN now() - make_interval(secs => i) + interval '1 minute' END,
-    CASE WHEN i % 10 < 7 THEN 'TERMINATED' WHEN i % 10 = 7 THEN '$SEVENTH' WHEN i % 10 = 8 THEN 'RUNNING' ELSE 'ERROR' END,
-    CASE WHEN i % 10 < 7 THEN 'user-requested' END,
-    t.status_history, now() - make_interval(secs => i),
-    CASE WHEN i % 10 < 7 THEN 'SUCCESS' WHEN i % 10 = 9 THEN 'FAILURE' ELSE 'UNDEFINED' END
-FROM generate_series(1, $SESSIONS - 1) AS i, (SELECT * FROM sessions LIMIT 1) AS t;
-VACUUM ANALYZE sessions;
-SQL
+bench_seed_sessions "$SESSIONS" "$([ "${BACKLOG:-0}" = 1 ] && echo PENDING || echo RUNNING)"
 log "$($PSQL -Atc "SELECT count(*) FROM sessions") sessions in the database"
 RESULTS=()
 for C in $CONCURRENCIES; do

@@ -17,6 +17,7 @@
 #                                              signed enqueue|list load from Benchmarks/LoadGenerator (manager-load,
 #                                              built beside MANAGER_BIN; RATE: open loop at RATE/s, else closed loop);
 #                                              GENERATOR=python uses Benchmarks/api_latency.py instead (the cross-check)
+#   bench_seed_sessions N [SEVENTH]            N sessions in the database from the one there (see the function)
 source scripts/services.sh
 MANAGER_BIN=${MANAGER_BIN:-}
 BUILD_RELEASE=$([ -z "$MANAGER_BIN" ] && echo 1 || echo 0)
@@ -101,4 +102,25 @@ bench_stop_manager() {
     wait "$MANAGER" 2>/dev/null || true
     MANAGER=
   fi
+}
+
+# bench_seed_sessions N [SEVENTH=RUNNING]: N − 1 copies (by SQL) of the one session already in the database, so the
+# database holds N: 70% TERMINATED (SUCCESS), 10% SEVENTH (RUNNING, or PENDING for a backlog), 10% RUNNING, 10% ERROR.
+bench_seed_sessions() {
+  local sessions=$1 seventh=${2:-RUNNING}
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -q <<SQL
+INSERT INTO sessions (id, creation_id, name, session_type, domain_name, group_id, user_uuid, access_key, scaling_group_name,
+    image, architecture, requested_slots, resource_opts, startup_command, created_at, terminated_at, status, status_info,
+    status_history, status_changed, result)
+SELECT gen_random_uuid(), '', 'seed-' || i, t.session_type, t.domain_name, t.group_id, t.user_uuid, t.access_key,
+    t.scaling_group_name, t.image, t.architecture, t.requested_slots, t.resource_opts, t.startup_command,
+    now() - make_interval(secs => i),
+    CASE WHEN i % 10 < 7 THEN now() - make_interval(secs => i) + interval '1 minute' END,
+    CASE WHEN i % 10 < 7 THEN 'TERMINATED' WHEN i % 10 = 7 THEN '$seventh' WHEN i % 10 = 8 THEN 'RUNNING' ELSE 'ERROR' END,
+    CASE WHEN i % 10 < 7 THEN 'user-requested' END,
+    t.status_history, now() - make_interval(secs => i),
+    CASE WHEN i % 10 < 7 THEN 'SUCCESS' WHEN i % 10 = 9 THEN 'FAILURE' ELSE 'UNDEFINED' END
+FROM generate_series(1, $sessions - 1) AS i, (SELECT * FROM sessions LIMIT 1) AS t;
+VACUUM ANALYZE sessions;
+SQL
 }

@@ -15,6 +15,7 @@ SEEDS = {
     "authorization": [
         "BackendAI signMethod=HMAC-SHA256, credential=AKIAEXAMPLE:0123abcd", "BackendAI signMethod=HMAC-SHA256",
         "Sorna credential=:", "BackendAI a=b,c=d,credential=x:y:z", "BackendAI " + "a=b," * 200,
+        "theme=dark; bai_ui=" + "aB3-_" * 8 + "xyz", "bai_ui=" + "A" * 42 + "=; bai_ui=;;=",
     ],
     "json": [
         '{"a": [1, 2.5, -3e10, true, false, null, "x\\u00e9\\ud83d\\ude00"]}', "[" * 600 + "]" * 600,

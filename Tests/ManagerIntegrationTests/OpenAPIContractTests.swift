@@ -109,7 +109,7 @@ import Testing
         let output = run.stdout + run.stderr
         let summary = output.split(separator: "\n").drop { !$0.contains("SUMMARY") }.joined(separator: "\n")
         #expect(run.status == 0, "schemathesis failed:\n\(output.suffix(6000))")
-        #expect(output.contains("Tested: 66"), "\(summary)")
+        #expect(output.contains("Tested: 73"), "\(summary)")
         // "Test cases:\n  N generated, N passed": the run really generated cases, and all passed.
         let counts = try #require(try Regex(#"(\d+) generated, (\d+) passed"#).firstMatch(in: output), "\(summary)")
         let generated = Int(counts.output[1].substring ?? "") ?? 0

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NIOHTTP1
 import Testing
 @testable import ManagerCore
@@ -95,9 +96,12 @@ import Testing
         #expect(me.json?["access_key"] as? String == user.accessKey)
 
         // Reads work with the cookie alone, as the same keypair through the API (with its rate-limit budget).
-        let queues = try await HTTP.send(.GET, manager.endpoint + "/ui/api/scheduler/queues", headers: [("Cookie", cookie)])
+        var queues = try await HTTP.send(.GET, manager.endpoint + "/ui/api/scheduler/queues", headers: [("Cookie", cookie)])
         #expect(queues.status == 200, "\(queues.text)")
-        #expect(queues.text.contains("reserved_time"), "\(queues.text)")
+        try await eventually("a pass records why it waits") {
+            queues = try await HTTP.send(.GET, manager.endpoint + "/ui/api/scheduler/queues", headers: [("Cookie", cookie)])
+            return queues.text.contains("reserved_time")
+        }
         #expect(queues.header("Cache-Control") == "no-store")
         // The forwarded path cannot reach the agent or storage protocols, or loop.
         for path in ["/ui/api/agent-rpc/heartbeat", "/ui/api/ui/me", "/ui/api/storage/download"] {
@@ -132,6 +136,83 @@ import Testing
         try await eventually("the deactivated keypair's cookie is refused", timeout: .seconds(15)) {
             try await HTTP.send(.GET, manager.endpoint + "/ui/me", headers: [("Cookie", second)]).status == 401
         }
+    }
+
+    @Test("email and password sign in to the user's keypair; a user without a keypair cannot; guessing is limited per address; bad parameters are 400s")
+    func passwordSignInAndLimits() async throws {
+        let environment = try TestEnvironment.current()
+        let manager = try await ManagerProcess(environment)
+        let cli = BackendAICLI(environment: environment, endpoint: manager.endpoint, accessKey: manager.adminAccessKey, secretKey: manager.adminSecretKey)
+        let added = try await cli.run(["admin", "user", "add", "default", "web-ada@example.com", "correct-horse-battery"])
+        #expect(added.status == 0, "\(added.stdout) \(added.stderr)")
+        func signIn(_ body: String) async throws -> HTTPResult {
+            try await HTTP.send(.POST, manager.endpoint + "/ui/sign-in", headers: [("Content-Type", "application/json")], body: Data(body.utf8))
+        }
+        // No keypair yet: refused like a wrong password.
+        #expect(try await signIn(#"{"email": "web-ada@example.com", "password": "correct-horse-battery"}"#).status == 401)
+        let keypair = try await cli.run(["admin", "keypair", "add", "web-ada@example.com", "default"])
+        #expect(keypair.status == 0, "\(keypair.stdout) \(keypair.stderr)")
+        let accessKey = try #require(keypair.stdout.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).first { $0.hasPrefix("AKIA") })
+        let good = try await signIn(#"{"email": "web-ada@example.com", "password": "correct-horse-battery"}"#)
+        #expect(good.status == 200, "\(good.text)")
+        #expect(good.json?["access_key"] as? String == String(accessKey))
+        #expect(good.json?["is_admin"] as? Bool == false)
+        #expect(try await signIn(#"{"email": "web-ada@example.com", "password": "wrong-horse-battery"}"#).status == 401)
+        #expect(try await signIn(#"{"email": "nobody@example.com", "password": "correct-horse-battery"}"#).status == 401)
+
+        // Only the newest max_sessions_per_key (10) sign-ins of a keypair are kept.
+        let pool = manager.database.makePool()
+        defer { Task { await pool.close() } }
+        let cookie = String(try #require(good.header("Set-Cookie")).split(separator: ";")[0])
+        for _ in 0..<10 {
+            _ = try await signIn(#"{"access_key": "\#(manager.adminAccessKey)", "secret_key": "\#(manager.adminSecretKey)"}"#)
+        }
+        let kept: Int = try #require(try await pool.query(
+            "SELECT count(*)::int AS n FROM web_sessions WHERE access_key = \(manager.adminAccessKey)").first?.decode("n"))
+        #expect(kept == 10)
+        // Ada's own sign-in is untouched by the admin's.
+        #expect(try await HTTP.send(.GET, manager.endpoint + "/ui/me", headers: [("Cookie", cookie)]).status == 200)
+
+        // Parameters of the routes the view uses.
+        for (path, expected) in [
+            ("/ui/api/bgtasks?limit=0", 400), ("/ui/api/bgtasks?limit=x", 400), ("/ui/api/events/session?since=yesterday", 400),
+            ("/ui/api/events/session?since=now&owner_access_key=*", 403), ("/ui/api/bgtasks", 200),
+        ] {
+            let response = try await HTTP.send(.GET, manager.endpoint + path, headers: [("Cookie", cookie)], timeout: .seconds(5))
+            #expect(response.status == expected, "\(path): \(response.status) \(response.text)")
+        }
+
+        // 20 attempts from one address, then 429 (whatever the credentials); the budget refills slowly.
+        var statuses: [Int] = []
+        for _ in 0..<25 { statuses.append(try await signIn(#"{"access_key": "AKIAGUESS", "secret_key": "guess"}"#).status) }
+        #expect(statuses.contains(429), "\(statuses)")
+        #expect(Set(statuses).isSubset(of: [401, 429]), "\(statuses)")
+        let limited = try await signIn(#"{"access_key": "\#(manager.adminAccessKey)", "secret_key": "\#(manager.adminSecretKey)"}"#)
+        #expect(limited.status == 429 && limited.header("Retry-After") != nil, "\(limited.status)")
+    }
+
+    @Test("the cookie parser takes only a well-formed token of its own name, from any header text")
+    func cookieParsing() throws {
+        let token = String(repeating: "a", count: 21) + "-_" + String(repeating: "Z", count: 20)
+        func find(_ headers: [String]) -> String? {
+            var fields = HTTPFields()
+            for header in headers { fields.append(HTTPField(name: .cookie, value: header)) }
+            return WebCookie.find(in: fields)?.token
+        }
+        #expect(find(["bai_ui=\(token)"]) == token)
+        #expect(find(["theme=dark; bai_ui=\(token); other=1"]) == token)
+        #expect(find(["theme=dark", "bai_ui=\(token)"]) == token)
+        #expect(find(["bai_ui=\(token)x"]) == nil)
+        #expect(find(["bai_ui=\(token.dropLast())"]) == nil)
+        #expect(find(["bai_ui=\(token.dropLast())="]) == nil)
+        #expect(find(["xbai_ui=\(token)"]) == nil)
+        #expect(find(["bai_ui="]) == nil)
+        #expect(find(["=;=;;bai_ui"]) == nil)
+        #expect(find([""]) == nil)
+        #expect(WebCookie.random().token.count == WebCookie.tokenLength)
+        #expect(WebCookie.random() != WebCookie.random())
+        #expect(WebCookie(token: token).hash.count == 64)
+        #expect(WebCookie(token: token).setCookie(maxAge: .seconds(60), secure: true).hasSuffix("HttpOnly; SameSite=Strict; Secure"))
     }
 
     @Test("browser: sign in, see a session waiting with its reason in the queue, the list and its page; sign-out ends access")
@@ -234,15 +315,38 @@ import Testing
         #expect(try await client.send(.GET, "/session/forged").status == 404)
     }
 
-    @Test("browser: an admin's agents and webhook views; a narrow window; no console errors")
+    @Test("browser: an admin's agents and webhook views (a refused delivery redelivered from the page); a narrow window; no console errors")
     func adminViews() async throws {
         let environment = try TestEnvironment.current()
-        let manager = try await ManagerProcess(environment, localAgent: .init())
+        // An endpoint on loopback, which the delivery policy refuses: a finished session leaves refused deliveries.
+        let manager = try await ManagerProcess(environment, extraConfig: """
+            [[webhooks]]
+            name = "internal"
+            url = "http://127.0.0.1:9/hook"
+            """, localAgent: .init())
         try await eventually("the local agent joined") {
             (try await manager.admin.send(.GET, "/scheduler/queues").text).contains("\"ALIVE\"")
         }
+        let created = try await manager.admin.send(.POST, "/session", json: [
+            "name": "web-hooked", "type": "batch", "image": "python:3.11", "startupCommand": "true", "enqueueOnly": true,
+            "config": ["resources": ["cpu": "1", "mem": "256m"]],
+        ])
+        #expect(created.status == 201, "\(created.text)")
+        let pool = manager.database.makePool()
+        defer { Task { await pool.close() } }
+        try await eventually("a refused delivery") {
+            try await pool.query("SELECT 1 FROM webhook_deliveries WHERE status = 'refused'").count > 0
+        }
+        let before: Int = try #require(try await pool.query(
+            "SELECT coalesce(sum(attempts), 0)::int AS n FROM webhook_deliveries").first?.decode("n"))
         try await Self.browse("views", [
             "endpoint": manager.endpoint, "access_key": manager.adminAccessKey, "secret_key": manager.adminSecretKey, "agent": "local",
         ])
+        // The page's Redeliver put the delivery back in the queue, and the dispatcher tried it again.
+        try await eventually("the redelivered delivery was tried again") {
+            let after: Int = try #require(try await pool.query(
+                "SELECT coalesce(sum(attempts), 0)::int AS n FROM webhook_deliveries").first?.decode("n"))
+            return after > before
+        }
     }
 }

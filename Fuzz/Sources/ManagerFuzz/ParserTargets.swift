@@ -35,6 +35,13 @@ enum ParserTargets {
             _ = signature.verify(header.signature, secretKey: header.accessKey)
         }
         _ = RequestSignature.constantTimeEquals(text, String(text.reversed()))
+        // The web view's credential: a Cookie header (any text) gives a well-formed token or none.
+        var fields = HTTPFields()
+        fields.append(HTTPField(name: .cookie, value: text))
+        if let cookie = WebCookie.find(in: fields) {
+            require(cookie.token.utf8.count == WebCookie.tokenLength && cookie.token.utf8.allSatisfy(WebCookie.isTokenByte),
+                    "a malformed cookie token was accepted: \(text.prefix(80))")
+        }
     }
 
     /// Folder paths, transfer tokens and byte ranges: what the file routes and the storage endpoint read.

@@ -5,7 +5,7 @@ import Testing
 
 /// `[retention]`: the logs are pruned by age in batches; a stream resuming from before the pruned range is told so.
 @Suite struct RetentionTests {
-    @Test("old rows of every log are pruned in small batches, recent ones and each task's last event stay; a resume from a pruned id is 410")
+    @Test("old rows of every log (and expired web sign-ins) are pruned in small batches, recent ones and each task's last event stay; a resume from a pruned id is 410")
     func prunes() async throws {
         let environment = try TestEnvironment.current()
         let manager = try await ManagerProcess(
@@ -58,6 +58,14 @@ import Testing
             INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms)
             SELECT id, 1, created_at, 5 FROM webhook_deliveries
             """)
+        // Web sign-ins: 9 expired two hours ago (pruned), one expired just now (kept an hour), one live.
+        _ = try await pool.query(
+            """
+            INSERT INTO web_sessions (token_hash, access_key, csrf_token, expires_at)
+            SELECT 'h' || n, \(owner), 'c', now() + CASE WHEN n = 10 THEN interval '0' WHEN n = 11 THEN interval '1 hour'
+                                                     ELSE interval '-2 hours' END
+            FROM generate_series(1, 11) n
+            """)
         let firstRecentEventID: Int = try #require(try await pool.query(
             "SELECT min(id) AS id FROM events WHERE created_at > now() - interval '1 minute'").first?.decode("id"))
 
@@ -67,10 +75,12 @@ import Testing
             let left: Int = try await pool.query(
                 """
                 SELECT ((SELECT count(*) FROM events) + (SELECT count(*) FROM background_task_events)
-                        + (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM webhook_attempts))::int AS n
+                        + (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM webhook_attempts)
+                        + (SELECT count(*) FROM web_sessions))::int AS n
                 """
             ).first?.decode("n") ?? -1
-            return left == 5 + 1 + 2 + 1  // recent events, the last task event, a recent and a dead delivery, one recent attempt
+            // recent events, the last task event, a recent and a dead delivery, one recent attempt, two sign-ins
+            return left == 5 + 1 + 2 + 1 + 2
         }
         let taskEvents: [String] = try await pool.query(
             "SELECT name FROM background_task_events WHERE task_id = \(taskID)").map { try $0.decode("name") }

@@ -44,16 +44,19 @@ struct SessionCreateWaitTests {
         let reserved = try await setup.cli.run(["session", "create", "--starts-at", "10s", "--enqueue-only", "-t", "later", "python:3.11"])
         #expect(reserved.status == 0, "\(reserved.stdout) \(reserved.stderr)")
         let startsAt: Date? = try await setup.pool.query("SELECT starts_at FROM sessions WHERE name = 'later'").first?.decode("starts_at")
+        // The CLI reads its own clock when it starts (which takes seconds on a loaded machine): 10 s after a moment
+        // between our `before` and the command's end.
+        let after = Date()
         let offset = try #require(startsAt).timeIntervalSince(before)
-        #expect(offset > 8 && offset < 13, "starts_at is \(offset) s from now")
+        #expect(offset > 9 && offset < 11 + after.timeIntervalSince(before), "starts_at is \(offset) s from before, the CLI took \(after.timeIntervalSince(before)) s")
         let wrong = try await setup.cli.run(["session", "create", "--starts-at", "soon", "--enqueue-only", "-t", "never", "python:3.11"])
         #expect((wrong.stdout + wrong.stderr).contains("starts_at"), "\(wrong.stdout) \(wrong.stderr)")
 
-        // `session watch` (of a live session: the CLI looks it up among those) exits with the session's code: 3
-        // for a batch that exited 3, 0 for a success.
+        // `session watch` (of a live session: the CLI looks it up among those, so the session lives long enough for a
+        // slow CLI start) exits with the session's code: 3 for a batch that exited 3, 0 for a success.
         for (name, code) in [("exits-3", 3), ("exits-0", 0)] {
             _ = try await setup.cli.run(
-                ["session", "create", "--type", "batch", "--enqueue-only", "-c", "sleep 3; exit \(code)", "-t", name, "python:3.11"])
+                ["session", "create", "--type", "batch", "--enqueue-only", "-c", "sleep 8; exit \(code)", "-t", name, "python:3.11"])
             let watched = try await setup.cli.run(["session", "watch", name], timeout: .seconds(30))
             #expect(watched.status == Int32(code), "\(name): \(watched.status) \(watched.stdout) \(watched.stderr.suffix(1500))")
         }

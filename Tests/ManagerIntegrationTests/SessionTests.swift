@@ -63,7 +63,7 @@ import Testing
         #expect(cancelled.stdout.contains("user-requested"))
 
         // The event stream replays the log: enqueued, then cancelled (and kernel_cancelled, so `watch` ends).
-        let events = try await cli.run(["session", "events", "pipe-a"], stopAfter: .seconds(4)).stdout
+        let events = try await cli.run(["session", "events", "pipe-a"], stopAfter: .seconds(10)).stdout
         let names = events.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
         #expect(names == ["session_enqueued", "session_cancelled", "kernel_cancelled"], "\(events)")
         #expect(events.contains(#""reason": "user-requested""#))

@@ -8,7 +8,9 @@ import Testing
 /// headless Chromium driven by selenium (`Support/web_ui.py`): a waiting session and its reason, a chain drawn as a
 /// DAG turning green, a clone's progress bar reaching 100 %, isolation between users, sign-out, a cross-site form.
 /// Screenshots go to `$MANAGER_TEST_OUTPUT/web/<scenario>/` (scripts/test.sh: `test-output/`).
-@Suite struct WebViewTests {
+/// One at a time: each browser scenario runs a Chromium (several hundred MB and most of a core while it loads), and
+/// four at once starved the timing-sensitive tests running beside them.
+@Suite(.serialized) struct WebViewTests {
     /// Runs one browser scenario; its assertion message and the page text come back on failure.
     static func browse(_ scenario: String, _ arguments: [String: Any]) async throws {
         let environment = try TestEnvironment.current()

@@ -20,6 +20,8 @@ public final class RetentionService: Service, Sendable {
             (.events, self.configuration.events), (.taskEvents, self.configuration.taskEvents),
             (.sessionLogs, self.configuration.sessionLogs), (.webhookAttempts, self.configuration.webhookAttempts),
             (.deliveredWebhooks, self.configuration.deliveredWebhooks), (.fileRequests, self.configuration.fileRequests),
+            // Expired sign-ins are worthless at once; an hour's grace keeps the cleanup off a row still being read.
+            (.expiredSignIns, .seconds(3600)),
         ]
         return all.filter { $0.1 > .zero }
     }

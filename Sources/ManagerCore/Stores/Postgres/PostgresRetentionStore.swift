@@ -15,6 +15,8 @@ public struct PostgresRetentionStore: Sendable {
         case webhookAttempts = "webhook_attempts"
         case deliveredWebhooks = "webhook_deliveries"
         case fileRequests = "session_file_requests"
+        /// The web view's sign-ins, once expired (`web_sessions`; a sign-out deletes its row at once).
+        case expiredSignIns = "web_sessions"
     }
 
     /// Deletes at most `limit` rows of `log` older than `age`; returns how many went.
@@ -61,6 +63,12 @@ public struct PostgresRetentionStore: Sendable {
                 WHERE created_at < now() - make_interval(secs => \(seconds)) ORDER BY id LIMIT \(limit)
                 """
             key = "id"
+        case .expiredSignIns:
+            doomed = """
+                SELECT token_hash AS id FROM web_sessions
+                WHERE expires_at < now() - make_interval(secs => \(seconds)) LIMIT \(limit)
+                """
+            key = "token_hash"
         }
         // The mark records the highest id pruned where ids are ordered (the event logs), for resumes.
         let mark: SQL = log == .events || log == .taskEvents ? "(SELECT max(id) FROM gone)" : "0"

@@ -414,14 +414,13 @@ async function viewTasks(_, __, gen) {
       }
       state.extra.push(source);
     }
-    const params = json(task.params);
     return h("tr", { "data-task": task.task_id },
-      h("td", { text: task.kind }), h("td", { text: params.src_name && params.dst_name ? `${params.src_name} → ${params.dst_name}` : task.task_id }),
+      h("td", { text: task.kind }), h("td", {}, h("code", { title: task.task_id, text: task.task_id.slice(0, 8) })),
       h("td", {}, bar, text), h("td", {}, outcome), h("td", { text: fmtTime(task.created_at) }));
   });
   paint(gen, h("h2", { class: "view-title", text: "Background tasks" }),
     h("button", { type: "button", onclick: route, text: "Refresh list" }),
-    rows.length ? h("table", { id: "tasks" }, h("thead", {}, h("tr", {}, ["Kind", "What", "Progress", "Result", "Started"].map((t) => h("th", { scope: "col", text: t })))),
+    rows.length ? h("table", { id: "tasks" }, h("thead", {}, h("tr", {}, ["Kind", "Task", "Progress", "Result", "Started"].map((t) => h("th", { scope: "col", text: t })))),
       h("tbody", {}, rows)) : h("p", { class: "muted", text: "No background tasks yet (a vfolder clone starts one)." }));
 }
 

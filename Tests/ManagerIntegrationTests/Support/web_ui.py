@@ -219,6 +219,25 @@ def scenario_views(driver, args):
     row.find_element(By.TAG_NAME, "button").click()  # Redeliver: a POST with the CSRF token, then the list again
     wait(driver, EC.staleness_of(row), message="the list reloaded after the redelivery")
     assert driver.find_element(By.ID, "status").text == "", driver.find_element(By.ID, "status").text
+    # Keyboard only: Tab from the top reaches the skip link, then the title, then the views; Enter opens one.
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    driver.get(endpoint + "/ui/#/queues")
+    wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, ".group")), message="queues before the keyboard walk")
+    driver.execute_script("document.activeElement && document.activeElement.blur(); window.focus();")
+    focused = []
+    for _ in range(6):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        # The document itself (body) may take the first Tab: only elements count.
+        text = driver.execute_script(
+            "const e = document.activeElement; return e && e !== document.body ? e.textContent.trim() : null;")
+        if text is not None:
+            focused.append(text)
+        if len(focused) == 4:
+            break
+    assert focused == ["Skip to content", "Session manager", "Queues", "Sessions"], focused
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    wait(driver, EC.presence_of_element_located((By.ID, "session-count")), message="Enter on 'Sessions' opens the list")
     driver.set_window_size(420, 900)
     driver.get(endpoint + "/ui/#/queues")
     wait(driver, EC.presence_of_element_located((By.CSS_SELECTOR, ".group")), message="queues in a narrow window")

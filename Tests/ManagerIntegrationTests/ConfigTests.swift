@@ -64,6 +64,7 @@ import Testing
         ("[scheduler]\nwait_refresh_interval = \"-1s\"", "scheduler.wait_refresh_interval"),
         ("[logging]\nlevel = \"loud\"", "logging.level must be one of"),
         ("[agent.local]\nenabled = \"yes\"", "agent.local.enabled must be true or false"),
+        ("[agent.local]\nprepared_networks = 65", "agent.local.prepared_networks must be between"),
         ("[storage.volumes.v1]\n", "storage.volumes.v1.path is required"),
         ("[server\nport = 1", "config"),
         ("[[webhooks]]\nname = \"a\"\nurl = \"ftp://x\"", "webhooks[0].url must be an http or https URL"),

@@ -48,7 +48,7 @@ struct SandboxArgumentsTests {
         #expect(args.suffix(2) == ["--json-status-fd", "3"])
         let line = Self.arguments(network: .none).commandLine(bwrap: "/usr/bin/bwrap", argsFD: 4)
         #expect(line.prefix(6) == ["/usr/bin/bwrap", "--args", "4", "--", "/bin/sh", "-c"] && line.suffix(2) == ["session", "echo hi"])
-        #expect(line[6].contains(">&7") && line[6].hasSuffix("exec /bin/sh -c \"$1\""))
+        #expect(line[6].contains(">&\(SandboxArguments.startedFD)") && line[6].hasSuffix("exec /bin/sh -c \"$1\""))
     }
 
     @Test("with the agent's /etc base: /etc bound whole, only its folders and the session's own files on top")
@@ -65,10 +65,17 @@ struct SandboxArgumentsTests {
         #expect(etc < ssl)
     }
 
-    @Test("the network policy: host shares the namespace, none and outbound get their own")
+    @Test("the network policy: host shares the namespace, none gets an empty one, outbound starts in its prepared one and keeps its helpers' pipe")
     func network() {
-        #expect(!Self.arguments(network: .host).options().contains("--unshare-net"))
-        #expect(Self.arguments(network: .outbound).options().contains("--unshare-net"))
+        let host = Self.arguments(network: .host).options()
+        let none = Self.arguments(network: .none).options()
+        let outbound = Self.arguments(network: .outbound).options()
+        #expect(!host.contains("--unshare-net") && !host.contains("--sync-fd"))
+        #expect(none.contains("--unshare-net") && !none.contains("--sync-fd"))
+        #expect(!outbound.contains("--unshare-net"))
+        #expect(outbound.firstIndex(of: "--sync-fd").map { outbound[$0 + 1] } == String(SandboxArguments.lifetimeFD))
+        let namespace = NetworkNamespacePool.Namespace(holder: 4242, slirp: 4243, lifetime: -1)
+        #expect(namespace.enter(nsenter: "/usr/bin/nsenter") == ["/usr/bin/nsenter", "--net=/proc/4242/ns/net", "--"])
     }
 
     @Test("cgroup v1 hybrid (this machine's shape): per-controller folders under the agent's own paths")

@@ -246,12 +246,32 @@ struct SandboxTests {
                     print(name, "unreachable")
             '
             """
-        let outbound = try await Self.setUp(agentConfig: #"network = "outbound""#)
+        let outbound = try await Self.setUp(agentConfig: "network = \"outbound\"\nprepared_networks = 2")
         defer { Task { [pool = outbound.pool] in await pool.close() } }
         try await SchedulerFlowTests.batch(outbound.cli, "dialer", dial)
-        _ = try await outbound.finished(["dialer"])
+        // Three at once, more than the pool holds: each gets a namespace of its own, never the host's.
+        for name in ["net-a", "net-b", "net-c"] {
+            try await SchedulerFlowTests.batch(outbound.cli, name, "readlink /proc/self/ns/net; sleep 1")
+        }
+        _ = try await outbound.finished(["dialer", "net-a", "net-b", "net-c"])
         let out = try await outbound.logs("dialer")
         #expect(out.contains("external hello-from-host") && out.contains("loopback unreachable") && out.contains("host-loopback unreachable"), "\(out)")
+        var namespaces: Set<String> = []
+        for name in ["net-a", "net-b", "net-c"] {
+            let text = try await outbound.logs(name).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(text.hasPrefix("net:["), "\(name): \(text)")
+            namespaces.insert(text)
+        }
+        let hostNamespace = try #require(NetworkNamespacePool.namespace(of: "self"))
+        #expect(namespaces.count == 3 && !namespaces.contains(hostNamespace), "\(namespaces) host \(hostNamespace)")
+        // The used namespaces' helpers end and are reaped (no zombie is left); two fresh ones wait for the next
+        // sessions, in namespaces of their own.
+        let managerPID = try #require(outbound.manager.processID)
+        try await eventually("the pool refilled and every ended helper reaped") {
+            let children = Self.children(of: managerPID)
+            let ready = children.filter { $0.command == "cat" && NetworkNamespacePool.namespace(of: String($0.pid)) != hostNamespace }
+            return ready.count == 2 && !children.contains { $0.state == "Z" }
+        }
 
         // slirp4netns ends with its session (it watches the sandbox's lifetime pipe) even when no agent is left to
         // clean up: the manager and its agent are killed, then the session ends.
@@ -269,6 +289,19 @@ struct SandboxTests {
         _ = try await isolated.finished(["dialer"])
         let none = try await isolated.logs("dialer")
         #expect(none.contains("external unreachable") && none.contains("host-loopback unreachable"), "\(none)")
+    }
+
+    /// The processes whose parent is `parent`: pid, state letter and command name, from /proc.
+    static func children(of parent: pid_t) -> [(pid: pid_t, state: String, command: String)] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.compactMap { name -> (pid_t, String, String)? in
+            guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+            else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, pid_t(fields[1]) == parent else { return nil }
+            return (pid, String(fields[0]), String(stat[stat.index(after: open)..<close]))
+        }
     }
 
     /// Whether a slirp4netns of this session (by its cgroup) still runs.

@@ -29,6 +29,8 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "How sessions are isolated: bubblewrap or none.") var sandbox = "bubblewrap"
     @Option(help: "What a session's network reaches: none, outbound (slirp4netns) or host (default: outbound where slirp4netns is installed and the agent is root, else none).")
     var network: String?
+    @Option(name: .customLong("prepared-networks"), help: "With outbound: network namespaces kept ready for the next starts (0: each made at its start).")
+    var preparedNetworks = 4
     @Flag(name: .customLong("allow-unsandboxed-root"), help: "Allow --sandbox none while running as root.")
     var allowUnsandboxedRoot = false
     @Option(name: .customLong("sandbox-uid"), help: "The host user sessions run as when the agent is root.") var sandboxUID: UInt32 = 61000
@@ -59,6 +61,7 @@ struct AgentCommand: AsyncParsableCommand {
         if let network, SandboxSettings.Network(rawValue: network) == nil {
             throw ValidationError("--network must be none, outbound or host")
         }
+        guard (0...64).contains(self.preparedNetworks) else { throw ValidationError("--prepared-networks must be between 0 and 64") }
         guard self.sandboxUID > 0, self.sandboxGID > 0 else { throw ValidationError("--sandbox-uid and --sandbox-gid must not be 0") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("--log-level is not a level") }
         guard !self.credential.isEmpty else {
@@ -88,6 +91,7 @@ struct AgentCommand: AsyncParsableCommand {
             settings.simulated = self.simulate
             settings.sandbox.mode = SandboxSettings.Mode(rawValue: self.sandbox) ?? .bubblewrap
             settings.sandbox.network = self.network.flatMap(SandboxSettings.Network.init(rawValue:))
+            settings.sandbox.preparedNetworks = self.preparedNetworks
             settings.sandbox.allowUnsandboxedRoot = self.allowUnsandboxedRoot
             settings.sandbox.hostUID = self.sandboxUID
             settings.sandbox.hostGID = self.sandboxGID

@@ -42,6 +42,7 @@ public struct ConfigLoader {
             }
             sandbox.network = network
         }
+        try reader.int("agent.local.prepared_networks", range: 0...64) { sandbox.preparedNetworks = $0 }
         try reader.bool("agent.local.allow_unsandboxed_root") { sandbox.allowUnsandboxedRoot = $0 }
         try reader.int("agent.local.sandbox_uid", range: 1...4_294_967_294) { sandbox.hostUID = UInt32($0) }
         try reader.int("agent.local.sandbox_gid", range: 1...4_294_967_294) { sandbox.hostGID = UInt32($0) }

@@ -86,6 +86,19 @@ actor AgentState {
         self.runtime = try await BlockingExecutor.shared.run(name: "sandbox-check") {
             try SandboxRuntime.prepare(settings, agentID: id, workDir: workDir, logger: logger)
         }
+        self.tendNetworks()
+    }
+
+    /// Keeps the outbound namespaces' pool full (blocking work, as a chore) and reaps its helpers that ended.
+    private func tendNetworks() {
+        guard let pool = self.runtime?.networkPool else { return }
+        pool.reap()
+        if pool.wantsFill { self.choreQueue.yield(.init(name: "network-pool") { pool.fill() }) }
+    }
+
+    /// The agent stops: the namespaces no session took are given up.
+    func shutDownNetworks() {
+        self.runtime?.networkPool?.shutDown()
     }
 
     var images: ImageStore { ImageStore(root: self.settings.sandbox.imageRoot(workDir: self.settings.workDir)) }
@@ -326,6 +339,7 @@ actor AgentState {
     /// `setsid`ed survives), keeps the output log under its cap, and collects new output and use.
     func monitor() {
         let now = ContinuousClock.now
+        self.tendNetworks()
         self.sweepExecutions(now: now)
         for (id, var tracked) in self.sessions {
             var exitCode: Int??

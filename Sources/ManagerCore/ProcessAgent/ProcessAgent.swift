@@ -83,6 +83,7 @@ public final class ProcessAgent: Service, Sendable {
             self.state.stopRunning()
             self.state.finishChores()
         }
+        await self.state.shutDownNetworks()
         try? await self.client.shutdown()
     }
 

@@ -60,10 +60,6 @@ struct SandboxArguments: Sendable {
     var command: String
     /// bubblewrap writes the sandbox's pid (and later the exit code) here.
     var statusFD: Int32
-    /// With `outbound`: bubblewrap reports the child's pid on `infoFD` and waits on `blockFD` until the network is
-    /// attached.
-    var infoFD: Int32?
-    var blockFD: Int32?
 
     static func join(_ base: String, _ name: String) -> String {
         base.hasSuffix("/") ? base + name : base + "/" + name
@@ -76,7 +72,11 @@ struct SandboxArguments: Sendable {
             "--unshare-user", "--uid", "1000", "--gid", "1000", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--hostname", self.hostname, "--new-session", "--disable-userns",
         ]
-        if self.network != .host { args.append("--unshare-net") }
+        switch self.network {
+        // `outbound`: bubblewrap starts inside a namespace made for this session (`NetworkNamespacePool`).
+        case .outbound, .host: break
+        case .none: args.append("--unshare-net")
+        }
         for entry in self.rootEntries.sorted(by: { $0.name < $1.name }) {
             args += Self.show(entry, from: self.rootSource, at: "/" + entry.name)
         }
@@ -105,19 +105,17 @@ struct SandboxArguments: Sendable {
         args += ["--chdir", MountPath.home, "--clearenv"]
         for (name, value) in self.environment { args += ["--setenv", name, value] }
         args += ["--json-status-fd", String(self.statusFD)]
-        if let infoFD { args += ["--info-fd", String(infoFD)] }
-        if let blockFD { args += ["--block-fd", String(blockFD)] }
         // bubblewrap closes what it was not told about in its own processes: `--sync-fd` keeps the lifetime pipe.
-        if self.infoFD != nil { args += ["--sync-fd", String(Self.lifetimeFD)] }
+        if self.network == .outbound { args += ["--sync-fd", String(Self.lifetimeFD)] }
         return args
     }
 
     /// The descriptor on which the sandbox says its command is about to run (`startedFD`): one byte, then it is
     /// closed. Without the byte bubblewrap failed while setting the sandbox up.
-    static let startedFD: Int32 = 7
-    /// Held by bubblewrap's two processes for the sandbox's life (the starter closes it for the command):
-    /// slirp4netns gets the other end as `--exit-fd` and ends with the session, even when no agent is there.
-    static let lifetimeFD: Int32 = 8
+    static let startedFD: Int32 = 5
+    /// Held by bubblewrap's two processes for the sandbox's life (the starter closes it for the command): the
+    /// network namespace's helpers hold the other end and end with the session, even when no agent is there.
+    static let lifetimeFD: Int32 = 6
 
     /// `bwrap --args FD -- /bin/sh -c STARTER session COMMAND`: bubblewrap reads only options from `--args`; the
     /// starter signals on `startedFD`, closes it and execs `/bin/sh -c COMMAND` (same pid).

@@ -16,7 +16,8 @@ struct SandboxRuntime: Sendable {
     let network: SandboxSettings.Network
     let bwrap: String
     let setpriv: String?
-    let slirp4netns: String?
+    /// With `outbound`: where sessions' network namespaces come from.
+    let networkPool: NetworkNamespacePool?
     let cgroups: CGroupLayout?
     /// The host's `/` and `/etc` entries shown inside, listed once.
     let hostRoot: [SandboxArguments.Entry]
@@ -69,6 +70,15 @@ struct SandboxRuntime: Sendable {
                 throw Refusal(description: "[agent.local] network = \"outbound\" needs the agent to run as root (slirp4netns joins the session's network namespace); set network = \"none\" or \"host\"")
             }
         }
+        var pool: NetworkNamespacePool?
+        if network == .outbound, let slirp {
+            guard let unshare = Self.find("unshare"), let nsenter = Self.find("nsenter") else {
+                throw Refusal(description: "[agent.local] network = \"outbound\" needs unshare and nsenter: apt-get install util-linux (or set network = \"none\")")
+            }
+            pool = NetworkNamespacePool(
+                capacity: settings.preparedNetworks, unshare: unshare, nsenter: nsenter, slirp4netns: slirp,
+                logPath: URL(fileURLWithPath: workDir).appendingPathComponent("network.log").path)
+        }
         if settings.network == nil && network == .none && settings.mode == .bubblewrap {
             logger.warning("sessions get no network: install slirp4netns (and run the agent as root) for outbound access, or set [agent.local] network")
         }
@@ -100,11 +110,16 @@ struct SandboxRuntime: Sendable {
             ])
         }
         var runtime = SandboxRuntime(
-            settings: settings, network: network, bwrap: bwrap ?? "", setpriv: setpriv, slirp4netns: slirp, cgroups: cgroups,
+            settings: settings, network: network, bwrap: bwrap ?? "", setpriv: setpriv, networkPool: pool, cgroups: cgroups,
             hostRoot: Self.entries(of: "/", named: SandboxArguments.hostRootNames),
             hostEtc: Self.entries(of: "/etc", named: SandboxArguments.hostEtcNames), etcBase: nil, runsAsRoot: root)
         if settings.mode == .bubblewrap { runtime.etcBase = try runtime.makeEtcBase(workDir: workDir) }
         if settings.mode == .bubblewrap { try runtime.checkUserNamespaces(sessionsDir: try Self.sessionsDir(workDir)) }
+        do {
+            try pool?.check()
+        } catch {
+            throw Refusal(description: "[agent.local] network = \"outbound\" cannot be given to sessions here (\(error)); set network = \"none\"")
+        }
         logger.info("session sandbox ready", metadata: [
             "sandbox": "\(settings.mode.rawValue)", "network": "\(network.rawValue)",
             "cgroups": "\(cgroups.map { "\($0.version.rawValue) \($0.own.sorted { $0.key < $1.key }.map(\.value).first ?? "")" } ?? "off")",

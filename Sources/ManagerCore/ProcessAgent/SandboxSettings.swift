@@ -23,6 +23,9 @@ public struct SandboxSettings: Sendable, Hashable {
     public var mode: Mode = .bubblewrap
     /// nil: `outbound` where slirp4netns is installed, else `none` (with a warning at start).
     public var network: Network?
+    /// With `outbound`: network namespaces kept ready (slirp4netns attached) ahead of the sessions that will take
+    /// them, so a start does not wait for slirp4netns. 0 makes each one at its session's start.
+    public var preparedNetworks = 4
     /// `sandbox = "none"` is refused while the agent runs as root unless this is set.
     public var allowUnsandboxedRoot = false
     /// The host user and group sessions run as when the agent runs as root (inside they are `work`, 1000:1000).

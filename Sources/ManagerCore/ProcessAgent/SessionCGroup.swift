@@ -83,6 +83,14 @@ struct SessionCGroup: Sendable, Codable, Hashable {
     /// The files a process writes its pid to, to join every hierarchy (before it execs the sandbox).
     var procsFiles: [String] { self.folders.keys.sorted().compactMap { self.folders[$0].map { $0 + "/cgroup.procs" } } }
 
+    /// Moves processes the agent started for the session (its network's helpers) into its cgroups, where they are
+    /// limited, counted and killed with it.
+    func adopt(_ pids: [pid_t]) throws {
+        for file in self.procsFiles {
+            for pid in pids { try Self.write(String(pid), to: file) }
+        }
+    }
+
     /// Every process in the session's cgroups.
     func members() -> [pid_t] {
         var pids = Set<pid_t>()

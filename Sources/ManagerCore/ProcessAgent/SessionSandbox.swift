@@ -129,8 +129,7 @@ struct SessionSandbox {
         let etcBase = self.imageRoot == nil ? runtime.etcBase : nil
         let etc = try self.workspace.writeEtc(
             hostname: hostname, network: runtime.network, only: etcBase == nil ? nil : ["hosts", "hostname"])
-        let outbound = runtime.network == .outbound
-        var arguments = SandboxArguments(
+        let arguments = SandboxArguments(
             rootSource: self.imageRoot ?? "/",
             rootEntries: self.imageRoot.map { root in
                 SandboxRuntime.entries(of: root, named: nil).filter { !SandboxArguments.imageRootSkipped.contains($0.name) }
@@ -140,81 +139,46 @@ struct SessionSandbox {
             generatedEtc: etc, etcBase: etcBase, workDir: self.workspace.workDir.path, mounts: mounts, hostname: hostname,
             network: runtime.network, environment: Self.baseEnvironment + environment,
             command: self.spec.command ?? "", statusFD: 3)
-        var pipes: [Int32] = []
-        defer { pipes.forEach { close($0) } }
-        var info: (read: Int32, write: Int32) = (-1, -1)
-        var block: (read: Int32, write: Int32) = (-1, -1)
-        var lifetime: (read: Int32, write: Int32) = (-1, -1)
-        let started = try Self.pipe()
-        pipes += [started.read, started.write]
-        if outbound {
-            info = try Self.pipe()
-            block = try Self.pipe()
-            lifetime = try Self.pipe()
-            pipes += [info.read, info.write, block.read, block.write, lifetime.read, lifetime.write]
-            arguments.infoFD = 5
-            arguments.blockFD = 6
+        // `outbound`: a network namespace made ahead (or now, when none is ready), its helpers moved into the
+        // session's cgroups. bubblewrap gets the namespace's lifetime pipe; ours is closed once the start is over.
+        var enter: [String] = []
+        var namespace: NetworkNamespacePool.Namespace?
+        if runtime.network == .outbound {
+            guard let pool = runtime.networkPool else { throw Failure(description: "outbound network without a namespace pool") }
+            let taken = try pool.take() ?? pool.make()
+            namespace = taken
+            enter = taken.enter(nsenter: pool.nsenter)
+            try? self.workspace.record(networkPID: taken.slirp)
+            do {
+                try cgroup?.adopt([taken.holder, taken.slirp])
+            } catch {
+                pool.release(taken)
+                throw error
+            }
         }
+        defer { if let namespace { runtime.networkPool?.release(namespace) } }
+        let started = try Self.pipe()
+        var startedWrite: Int32? = started.write
+        defer {
+            close(started.read)
+            if let startedWrite { close(startedWrite) }
+        }
+        // 0–2, the status file (`statusFD`), the options (`--args`), `startedFD`, `lifetimeFD`: nothing else.
         let descriptors: [ProcessLauncher.Descriptor] = [
             self.stdin.map { .inherit($0) } ?? .null, .append(self.workspace.logPath), .same(1), .truncate(self.workspace.statusPath),
-            .read(self.workspace.argsPath),
-            outbound ? .inherit(info.write) : .null, outbound ? .inherit(block.read) : .null, .inherit(started.write),
-            outbound ? .inherit(lifetime.write) : .null,
+            .read(self.workspace.argsPath), .inherit(started.write), namespace.map { .inherit($0.lifetime) } ?? .null,
         ]
         try self.workspace.writeArguments(SandboxArguments.encode(arguments.options()))
         let pid = try ProcessLauncher.spawn(
-            runtime.dropPrivileges + arguments.commandLine(bwrap: runtime.bwrap, argsFD: 4), descriptors: descriptors,
+            enter + runtime.dropPrivileges + arguments.commandLine(bwrap: runtime.bwrap, argsFD: 4), descriptors: descriptors,
             cgroupProcs: cgroup?.procsFiles ?? [], maxOpenFiles: runtime.settings.maxOpenFiles,
             environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
         try? self.workspace.record(pid: pid)
-        // The child's ends are its own now; ours would keep the pipes from reporting EOF.
+        // The child's end is its own now; ours would keep the pipe from reporting EOF.
         close(started.write)
-        pipes.removeAll { $0 == started.write }
-        guard outbound, let slirp = runtime.slirp4netns else {
-            try self.awaitStart(pid: pid, started: started.read)
-            return pid
-        }
-        close(info.write)
-        close(block.read)
-        close(lifetime.write)
-        pipes.removeAll { $0 == info.write || $0 == block.read || $0 == lifetime.write }
-        do {
-            let text = try Self.readAll(info.read, timeout: 10)
-            guard let child = SandboxStatus.number(after: "\"child-pid\"", in: text) else {
-                throw Failure(description: "bubblewrap did not start the sandbox: \(self.workspace.logTail())")
-            }
-            let ready = try Self.pipe()
-            defer { close(ready.read) }
-            let slirpPID: pid_t
-            do {
-                slirpPID = try ProcessLauncher.spawn(
-                    [slirp, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
-                     // By path: slirp4netns would otherwise join the sandbox's user namespace first, which
-                     // bubblewrap replaces (--disable-userns) while this runs, and lose the right to enter.
-                     "--netns-type=path", "--ready-fd=3", "--exit-fd=4", "/proc/\(child)/ns/net", "tap0"],
-                    descriptors: [.null, .append(self.workspace.networkLogPath), .same(1), .inherit(ready.write), .inherit(lifetime.read)],
-                    cgroupProcs: cgroup?.procsFiles ?? [], maxOpenFiles: 1024, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
-                close(ready.write)
-            } catch {
-                close(ready.write)
-                throw error
-            }
-            try? self.workspace.record(networkPID: slirpPID)
-            let answer = try Self.readAll(ready.read, timeout: 10, until: 1)
-            guard answer == "1" else {
-                throw Failure(description: "slirp4netns could not attach the session's network: \(self.workspace.networkLogTail())")
-            }
-            var go: UInt8 = 0x31
-            _ = Glibc.write(block.write, &go, 1)
-            try self.awaitStart(pid: pid, started: started.read)
-            return pid
-        } catch let failure as SetupFailure {
-            throw failure
-        } catch {
-            kill(pid, SIGKILL)
-            _ = ProcessLauncher.reapBlocking(pid)
-            throw error
-        }
+        startedWrite = nil
+        try self.awaitStart(pid: pid, started: started.read)
+        return pid
     }
 
     /// Waits for the starter's byte: the sandbox is set up and the command runs. EOF without it means bubblewrap

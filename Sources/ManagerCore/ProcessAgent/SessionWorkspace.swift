@@ -42,7 +42,6 @@ struct SessionWorkspace: Sendable {
     var statusPath: String { self.root.appendingPathComponent("status.json").path }
     var sandboxDir: URL { self.root.appendingPathComponent("sandbox") }
     var argsPath: String { self.sandboxDir.appendingPathComponent("args").path }
-    var networkLogPath: String { self.root.appendingPathComponent("network.log").path }
 
     enum Marker: String {
         /// The start command was taken (written before spawning).
@@ -225,11 +224,6 @@ struct SessionWorkspace: Sendable {
     /// The last line of the output (bubblewrap's message when it failed).
     func logTail() -> String {
         let text = (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? ""
-        return String(text.split(separator: "\n").last ?? "no output").prefix(500).description
-    }
-
-    func networkLogTail() -> String {
-        let text = (try? String(contentsOfFile: self.networkLogPath, encoding: .utf8)) ?? ""
         return String(text.split(separator: "\n").last ?? "no output").prefix(500).description
     }
 

@@ -178,6 +178,9 @@ final class ManagerProcess: @unchecked Sendable {
         return kilobytes / 1024
     }
 
+    /// The daemon's pid while it runs.
+    var processID: pid_t? { self.pid }
+
     /// True while the process runs (it has not exited).
     var isRunning: Bool { self.pid.map { kill($0, 0) == 0 } ?? false }
 

@@ -9,7 +9,7 @@ With --after-enqueue (drain mode) the agents join only after all N are queued, a
 that isolates scheduling + agent start from the enqueue rate.
 
 usage: Benchmarks/scheduler_throughput.py --endpoint URL --access-key AK --secret-key SK --psql "psql args" \
-           [--sessions 10000] [--concurrency 32] [--json out.json]
+           [--sessions 10000] [--concurrency 32] [--pace SECONDS] [--json out.json]
 Benchmarks/scheduler_throughput.sh sets all of this up (database, manager, 100 agents) and runs it.
 """
 import argparse, asyncio, collections, json, subprocess, sys, time
@@ -47,6 +47,8 @@ async def enqueue(args):
                 await asyncio.sleep(0.2 * (attempt + 1))
             if r.status != 201:
                 errors += 1
+            if args.pace:
+                await asyncio.sleep(args.pace)
 
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency)) as session:
@@ -65,6 +67,8 @@ def main():
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--after-enqueue", help="shell command started once every session is enqueued "
                         "(the drain mode: agents join only then, so the queue is scheduled as fast as it can go)")
+    parser.add_argument("--pace", type=float, default=0,
+                        help="seconds each worker waits after an enqueue (with --concurrency 1: sessions one at a time)")
     parser.add_argument("--json")
     args = parser.parse_args()
 

@@ -8,6 +8,9 @@
 # DRAIN=1 starts the agents only after every session is enqueued (measures scheduling without the enqueue rate).
 # SIMULATE=1 runs the agents with --simulate: no processes, reports at once (measures the manager alone).
 # AGENT_ARGS adds flags to `manager agent`, e.g. "--sandbox none --allow-unsandboxed-root" to measure without the sandbox.
+# START_COST=1 runs the agents at log level info and prints the median and p90 of each start (start_ms: folder,
+# cgroups, sandbox and network until the command runs), from the agents' own log. PACE=0.25 makes each enqueuer
+# wait that long after each session (with CONCURRENCY 1: one start at a time on a quiet machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Benchmarks/stack.sh
@@ -25,7 +28,7 @@ secret = "bench-secret"
 TOML
 bench_serve
 AGENTS_CMD="$MANAGER_BIN agent --manager http://127.0.0.1:$PORT --secret bench-secret --id bench --instances $AGENTS \
-  --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level warning ${SIMULATE:+--simulate} ${AGENT_ARGS:-} >$WORK/agents.log 2>&1"
+  --cpu $AGENT_CPU --mem 1000g --work-dir $WORK/agents --log-level $([ "${START_COST:-0}" = 1 ] && echo info || echo warning) ${SIMULATE:+--simulate} ${AGENT_ARGS:-} >$WORK/agents.log 2>&1"
 AFTER=()
 if [ "${DRAIN:-0}" = 1 ]; then
   AFTER=(--after-enqueue "$AGENTS_CMD")
@@ -38,7 +41,13 @@ else
 fi
 log "enqueueing $SESSIONS sessions at concurrency $CONCURRENCY (agents: $AGENTS × $AGENT_CPU cpu, drain=${DRAIN:-0})"
 .venv/bin/python Benchmarks/scheduler_throughput.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" \
-  --secret-key "$SK" --psql "$PSQL" --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --json "$BENCH_JSON" "${AFTER[@]}"
+  --secret-key "$SK" --psql "$PSQL" --sessions "$SESSIONS" --concurrency "$CONCURRENCY" --pace "${PACE:-0}" --json "$BENCH_JSON" "${AFTER[@]}"
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^manager_scheduler_pass_duration_seconds_(sum|count)|^manager_scheduler_sessions_scheduled_total' || true
 log "manager log: $(grep -ci 'timed out\|timeout' "$WORK/manager.log" || true) timeout lines, $(grep -c 'LOST\|lost' "$WORK/manager.log" || true) lines about lost agents"
+if [ "${START_COST:-0}" = 1 ]; then
+  grep -m5 "start_steps" "$WORK/agents.log" | grep -o "start_steps=.*" || true
+  grep -o 'start_ms=[0-9.]*' "$WORK/agents.log" | cut -d= -f2 | sort -n | awk '{ v[NR] = $1 } END {
+    p = int(NR * 0.9); if (p < 1) p = 1
+    if (NR) printf "start cost: %d starts, median %.2f ms, p90 %.2f ms, max %.2f ms\n", NR, v[int((NR + 1) / 2)], v[p], v[NR] }'
+fi
 log "RSS: manager $(grep VmRSS /proc/$MANAGER/status | awk '{print $2, $3}')"

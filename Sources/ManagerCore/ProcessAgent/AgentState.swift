@@ -89,6 +89,12 @@ actor AgentState {
         self.tendNetworks()
     }
 
+    /// A duration in milliseconds with two decimals, for logs.
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        return String(format: "%.2f", Double(seconds) * 1000 + Double(attoseconds) / 1e15)
+    }
+
     /// Keeps the outbound namespaces' pool full (blocking work, as a chore) and reaps its helpers that ended.
     private func tendNetworks() {
         guard let pool = self.runtime?.networkPool else { return }
@@ -267,6 +273,7 @@ actor AgentState {
             self.reports.append(.init(sessionID: id, status: .running, restarted: wasRestart ? true : nil))
             logger.info("session process started", metadata: [
                 "pid": "\(started.pid)", "image_root": "\(imageRoot ?? "host")", "sandbox": "\(runtime.settings.mode.rawValue)",
+                "network": "\(runtime.network.rawValue)", "start_ms": "\(Self.milliseconds(started.took))", "start_steps": "\(started.steps)",
             ])
         } catch {
             self.sessions[id] = nil

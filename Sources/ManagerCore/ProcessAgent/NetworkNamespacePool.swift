@@ -6,7 +6,7 @@ import Synchronization
 /// Network namespaces for `outbound` sessions, made before the sessions that will use them, so that a start does
 /// not wait for slirp4netns (about 4 ms of a start here; BENCHMARKS.md "The session sandbox").
 ///
-/// Each namespace is held by a small process (`unshare --net` then `cat` on a lifetime pipe) with slirp4netns
+/// Each namespace is held by a small process (`unshare --net cat`, reading a lifetime pipe) with slirp4netns
 /// attached and ready. A session takes one and enters it (`nsenter --net`) before it drops to the sandbox's user
 /// and bubblewrap makes its other namespaces; bubblewrap then holds the pipe's only writing end (`--sync-fd`), so
 /// both helpers end with the sandbox, even when no agent is left. The namespace belongs to the host's user
@@ -46,10 +46,12 @@ final class NetworkNamespacePool: Sendable {
     private let unshare: String
     private let nsenterPath: String
     private let slirp4netns: String
+    private let cat: String
     private let logPath: String
     private let state = Mutex(State())
 
-    init(capacity: Int, unshare: String, nsenter: String, slirp4netns: String, logPath: String) {
+    init(capacity: Int, unshare: String, nsenter: String, slirp4netns: String, cat: String, logPath: String) {
+        self.cat = cat
         self.capacity = capacity
         self.unshare = unshare
         self.nsenterPath = nsenter
@@ -124,8 +126,9 @@ final class NetworkNamespacePool: Sendable {
         for namespace in ready { self.release(namespace) }
     }
 
-    /// Makes one namespace: the holder enters a new network namespace and says so, slirp4netns attaches to it and
-    /// says it is ready. Blocking; about as long as slirp4netns takes to start.
+    /// Makes one namespace: the holder enters a new network namespace (seen through its `/proc` link), slirp4netns
+    /// attaches to it and says it is ready. Both are spawned directly (no launcher shell: two execs fewer).
+    /// Blocking; about as long as slirp4netns takes to start.
     func make() throws -> Namespace {
         // slirp4netns says a few lines at each start: the log keeps the recent ones.
         var info = cproc_stat()
@@ -136,39 +139,34 @@ final class NetworkNamespacePool: Sendable {
             Glibc.close(lifetime.read)
             if !keepWriter { Glibc.close(lifetime.write) }
         }
-        let entered = try SessionSandbox.pipe()
         let environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let holder: pid_t
-        do {
-            defer { Glibc.close(entered.write) }
-            holder = try ProcessLauncher.spawn(
-                [self.unshare, "--net", "--", "/bin/sh", "-c", "printf 1 >&3; exec 3>&-; exec cat"],
-                descriptors: [.inherit(lifetime.read), .null, .append(self.logPath), .inherit(entered.write)],
-                cgroupProcs: [], maxOpenFiles: 64, environment: environment)
-        } catch {
-            Glibc.close(entered.read)
-            throw error
-        }
+        let holder = try ProcessLauncher.spawnDirectly(
+            [self.unshare, "--net", "--", self.cat], descriptors: [.inherit(lifetime.read), .null, .append(self.logPath)],
+            environment: environment)
         var helpers = [holder]
         do {
-            defer { Glibc.close(entered.read) }
-            guard try SessionSandbox.readAll(entered.read, timeout: 10, until: 1) == "1" else {
-                throw Failure(description: "unshare could not make a network namespace: \(self.logTail())")
-            }
-            // Never the host's own: slirp4netns would configure the host's network.
-            guard let own = Self.namespace(of: "self"), let made = Self.namespace(of: String(holder)), own != made else {
-                throw Failure(description: "the prepared network namespace is not a new one")
+            // Never the host's own namespace: slirp4netns would configure the host's network. The holder's is
+            // the host's until unshare has made the new one; nil once the holder is gone.
+            guard let own = Self.namespace(of: "self") else { throw Failure(description: "cannot read this process's network namespace") }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while true {
+                guard let current = Self.namespace(of: String(holder)) else {
+                    throw Failure(description: "unshare could not make a network namespace: \(self.logTail())")
+                }
+                if current != own { break }
+                guard ContinuousClock.now < deadline else { throw Failure(description: "unshare did not make a network namespace within 10 s") }
+                usleep(200)
             }
             let ready = try SessionSandbox.pipe()
             defer { Glibc.close(ready.read) }
             let slirp: pid_t
             do {
                 defer { Glibc.close(ready.write) }
-                slirp = try ProcessLauncher.spawn(
+                slirp = try ProcessLauncher.spawnDirectly(
                     [self.slirp4netns, "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-sandbox",
                      "--netns-type=path", "--ready-fd=3", "--exit-fd=4", "/proc/\(holder)/ns/net", "tap0"],
                     descriptors: [.null, .append(self.logPath), .same(1), .inherit(ready.write), .inherit(lifetime.read)],
-                    cgroupProcs: [], maxOpenFiles: 1024, environment: environment)
+                    environment: environment)
             }
             helpers.append(slirp)
             guard try SessionSandbox.readAll(ready.read, timeout: 10, until: 1) == "1" else {

@@ -47,6 +47,15 @@ enum ProcessLauncher {
     static func spawn(
         _ words: [String], descriptors: [Descriptor], cgroupProcs: [String], maxOpenFiles: Int, environment: [String: String]
     ) throws -> pid_t {
+        let all = ["/bin/sh", "-c", Self.launcher, "launcher", cgroupProcs.joined(separator: "\n"), String(maxOpenFiles)] + words
+        return try Self.spawnDirectly(all, descriptors: descriptors, environment: environment)
+    }
+
+    /// Spawns `words` itself (the first is the program's path), without the launcher: for the agent's own helpers
+    /// (a network namespace's holder and slirp4netns), which join no session's cgroups when they start. The same
+    /// process group, signal and descriptor rules as `spawn`.
+    static func spawnDirectly(_ words: [String], descriptors: [Descriptor], environment: [String: String]) throws -> pid_t {
+        guard let program = words.first else { throw Failure(description: "posix_spawn: no program") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -84,15 +93,14 @@ enum ProcessLauncher {
         sigemptyset(&mask)
         posix_spawnattr_setsigmask(&attributes, &mask)
 
-        let all = ["/bin/sh", "-c", Self.launcher, "launcher", cgroupProcs.joined(separator: "\n"), String(maxOpenFiles)] + words
-        let argv = all.map { strdup($0) } + [nil]
+        let argv = words.map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
+        let result = posix_spawn(&pid, program, &actions, &attributes, argv, envp)
         guard result == 0 else { throw Failure(description: "posix_spawn failed: \(String(cString: strerror(result)))") }
         return pid
     }

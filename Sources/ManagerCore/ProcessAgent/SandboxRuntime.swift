@@ -72,11 +72,11 @@ struct SandboxRuntime: Sendable {
         }
         var pool: NetworkNamespacePool?
         if network == .outbound, let slirp {
-            guard let unshare = Self.find("unshare"), let nsenter = Self.find("nsenter") else {
-                throw Refusal(description: "[agent.local] network = \"outbound\" needs unshare and nsenter: apt-get install util-linux (or set network = \"none\")")
+            guard let unshare = Self.find("unshare"), let nsenter = Self.find("nsenter"), let cat = Self.find("cat") else {
+                throw Refusal(description: "[agent.local] network = \"outbound\" needs unshare, nsenter (apt-get install util-linux) and cat (coreutils); or set network = \"none\"")
             }
             pool = NetworkNamespacePool(
-                capacity: settings.preparedNetworks, unshare: unshare, nsenter: nsenter, slirp4netns: slirp,
+                capacity: settings.preparedNetworks, unshare: unshare, nsenter: nsenter, slirp4netns: slirp, cat: cat,
                 logPath: URL(fileURLWithPath: workDir).appendingPathComponent("network.log").path)
         }
         if settings.network == nil && network == .none && settings.mode == .bubblewrap {

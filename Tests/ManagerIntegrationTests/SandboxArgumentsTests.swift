@@ -1,5 +1,6 @@
 import Foundation
 import SchedulerKit
+import Glibc
 import Testing
 @testable import ManagerCore
 
@@ -76,6 +77,39 @@ struct SandboxArgumentsTests {
         #expect(outbound.firstIndex(of: "--sync-fd").map { outbound[$0 + 1] } == String(SandboxArguments.lifetimeFD))
         let namespace = NetworkNamespacePool.Namespace(holder: 4242, slirp: 4243, lifetime: -1)
         #expect(namespace.enter(nsenter: "/usr/bin/nsenter") == ["/usr/bin/nsenter", "--net=/proc/4242/ns/net", "--"])
+    }
+
+    @Test("the launcher gives each inherited descriptor its place even when one's number is where another is copied first")
+    func inheritedDescriptors() throws {
+        // Copies are made above 100 before each goes to its place. A pipe end numbered where an earlier one's copy
+        // would land (100 + its index) must still reach the child as its own descriptor.
+        var first: [Int32] = [-1, -1]
+        var second: [Int32] = [-1, -1]
+        #expect(pipe(&first) == 0 && pipe(&second) == 0)
+        let high = fcntl(second[1], F_DUPFD, 100)
+        let other = fcntl(first[1], F_DUPFD, 100)
+        close(first[1])
+        close(second[1])
+        defer { [first[0], second[0]].forEach { close($0) } }
+        let index = Int(high) - 100
+        try #require(high >= 100 && other >= 100 && index < 200, "descriptors \(high), \(other)")
+        var descriptors = [ProcessLauncher.Descriptor](repeating: .null, count: index + 2)
+        descriptors[index] = .inherit(other)
+        descriptors[index + 1] = .inherit(high)
+        let pid = try ProcessLauncher.spawnDirectly(
+            ["/usr/bin/python3", "-c", "import os, sys; os.write(int(sys.argv[1]), b'one'); os.write(int(sys.argv[2]), b'two')",
+             String(index), String(index + 1)],
+            descriptors: descriptors, environment: ["PATH": "/usr/bin:/bin"])
+        #expect(ProcessLauncher.reapBlocking(pid) == 0)
+        func read(_ fd: Int32) -> String {
+            var buffer = [UInt8](repeating: 0, count: 64)
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            return String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+        }
+        close(high)
+        close(other)
+        #expect(read(first[0]) == "one")
+        #expect(read(second[0]) == "two")
     }
 
     @Test("cgroup v1 hybrid (this machine's shape): per-controller folders under the agent's own paths")

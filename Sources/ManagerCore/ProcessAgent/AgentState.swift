@@ -443,21 +443,13 @@ actor AgentState {
                 sessionID: id, status: .terminated, exitCode: exitCode, log: text + extra, logOffset: Int64(start ?? offset),
                 reason: cause == .oomKilled ? "out of memory" : nil, cause: cause, stats: stats))
         }
-        let network = workspace.networkPID
         self.choreQueue.yield(.init(name: "session-cleanup") {
+            // Without cgroups, a network namespace's helpers end by themselves with the sandbox (its lifetime pipe).
             if let cgroup {
                 cgroup.killAll()
                 cgroup.remove()
-            } else if let network, Self.isNetworkHelper(network) {
-                kill(network, SIGKILL)
             }
         })
-    }
-
-    /// Without cgroups, slirp4netns is found by its pid record: signalled only while that pid is still it.
-    static func isNetworkHelper(_ pid: pid_t) -> Bool {
-        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-        return String(decoding: data.prefix { $0 != 0 }, as: UTF8.self).hasSuffix("slirp4netns")
     }
 
     /// Removes the folders of sessions the manager has the end of, once `keep_finished` has passed.

@@ -1,6 +1,7 @@
 import CProcess
 import Foundation
 import Glibc
+import Logging
 import Synchronization
 
 /// Network namespaces for `outbound` sessions, made before the sessions that will use them, so that a start does
@@ -13,7 +14,7 @@ import Synchronization
 /// namespace, so nothing in the session (whose capabilities are only those of its own user namespace) can
 /// reconfigure it. One namespace serves one session and is never reused.
 ///
-/// Blocking (`make`, `fill`): call them from the blocking executor. `take`, `release`, `reap` and `shutDown` do not block.
+/// Blocking (`make`, `fill`, `check`): call them from the blocking executor. `take`, `release`, `reap` and `shutDown` do not block.
 final class NetworkNamespacePool: Sendable {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -35,8 +36,10 @@ final class NetworkNamespacePool: Sendable {
 
     private struct State {
         var ready: [Namespace] = []
-        /// Namespaces being made by `fill`.
-        var making = 0
+        /// A `fill` is running (one at a time: it makes namespaces one after the other).
+        var filling = false
+        /// After a failed make, no fill before this (a host that cannot make one now is not asked in a loop).
+        var retryAfter: ContinuousClock.Instant?
         /// Helpers whose namespace was handed out and entered, or given up: reaped when they end.
         var ended: [pid_t] = []
         var closed = false
@@ -48,10 +51,12 @@ final class NetworkNamespacePool: Sendable {
     private let slirp4netns: String
     private let cat: String
     private let logPath: String
+    private let logger: Logger
     private let state = Mutex(State())
 
-    init(capacity: Int, unshare: String, nsenter: String, slirp4netns: String, cat: String, logPath: String) {
+    init(capacity: Int, unshare: String, nsenter: String, slirp4netns: String, cat: String, logPath: String, logger: Logger) {
         self.cat = cat
+        self.logger = logger
         self.capacity = capacity
         self.unshare = unshare
         self.nsenterPath = nsenter
@@ -61,39 +66,59 @@ final class NetworkNamespacePool: Sendable {
 
     var nsenter: String { self.nsenterPath }
 
-    /// A ready namespace, or nil when none is (the caller makes one with `make`).
+    /// A ready namespace whose helpers still run, or nil when none is (the caller makes one with `make`). One whose
+    /// holder or slirp4netns has ended (killed by an operator, say) is given up, not handed out.
     func take() -> Namespace? {
-        self.state.withLock { state in state.ready.isEmpty ? nil : state.ready.removeFirst() }
-    }
-
-    /// Whether `fill` has work: fewer namespaces ready or being made than the pool holds.
-    var wantsFill: Bool {
-        self.state.withLock { !$0.closed && $0.ready.count + $0.making < self.capacity }
-    }
-
-    /// Makes namespaces until the pool is full (several callers share the work). Blocking.
-    func fill() {
-        while true {
-            let go = self.state.withLock { state -> Bool in
-                guard !state.closed, state.ready.count + state.making < self.capacity else { return false }
-                state.making += 1
-                return true
+        while let namespace = self.state.withLock({ state in state.ready.isEmpty ? nil : state.ready.removeFirst() }) {
+            if ProcessLauncher.reap(child: namespace.holder) == nil, ProcessLauncher.reap(child: namespace.slirp) == nil {
+                return namespace
             }
-            guard go else { return }
-            let made = try? self.make()
+            self.logger.warning("a prepared network namespace lost its helpers; given up", metadata: [
+                "holder": "\(namespace.holder)", "slirp4netns": "\(namespace.slirp)",
+            ])
+            self.release(namespace)
+        }
+        return nil
+    }
+
+    /// Whether a `fill` should be started: none runs, the pool is not full, and no failure asks to wait.
+    var wantsFill: Bool {
+        self.state.withLock { state in
+            !state.closed && !state.filling && state.ready.count < self.capacity
+                && (state.retryAfter.map { ContinuousClock.now >= $0 } ?? true)
+        }
+    }
+
+    /// Makes namespaces one after the other until the pool is full; one fill at a time. A failure is logged and
+    /// holds further fills back for `retryDelay` (a start with none ready makes its own and says why). Blocking.
+    func fill() {
+        let go = self.state.withLock { state -> Bool in
+            guard !state.filling else { return false }
+            state.filling = true
+            return true
+        }
+        guard go else { return }
+        defer { self.state.withLock { $0.filling = false } }
+        while self.state.withLock({ !$0.closed && $0.ready.count < self.capacity }) {
+            let made: Namespace
+            do {
+                made = try self.make()
+            } catch {
+                self.logger.warning("cannot prepare a network namespace", metadata: ["error": "\(error)"])
+                self.state.withLock { $0.retryAfter = .now + Self.retryDelay }
+                return
+            }
             let extra: Namespace? = self.state.withLock { state in
-                state.making -= 1
-                guard let made else { return nil }
                 if state.closed { return made }
                 state.ready.append(made)
+                state.retryAfter = nil
                 return nil
             }
             if let extra { self.release(extra) }
-            // A host that cannot make one now (out of processes, say) is not asked again in a loop: the next start
-            // makes its own and says why.
-            if made == nil { return }
         }
     }
+
+    static let retryDelay: Duration = .seconds(5)
 
     /// The session's start is over (it entered the namespace, or gave up): the agent's end of the pipe is closed
     /// and the helpers are reaped once they end.
@@ -106,7 +131,11 @@ final class NetworkNamespacePool: Sendable {
     /// why. Blocking.
     func check() throws {
         let made = try self.make()
-        self.state.withLock { $0.ready.append(made) }
+        if self.capacity == 0 {
+            self.release(made)
+        } else {
+            self.state.withLock { $0.ready.append(made) }
+        }
     }
 
     /// Reaps the helpers that ended. Never blocks.
@@ -177,7 +206,8 @@ final class NetworkNamespacePool: Sendable {
         } catch {
             for pid in helpers {
                 kill(pid, SIGKILL)
-                ProcessLauncher.reapBlocking(pid)
+                // One that does not end at once is reaped later.
+                if ProcessLauncher.reapBlocking(pid) == nil { self.state.withLock { $0.ended.append(pid) } }
             }
             throw error
         }

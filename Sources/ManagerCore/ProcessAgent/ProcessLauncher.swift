@@ -59,9 +59,13 @@ enum ProcessLauncher {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        // Inherited pipe ends are first moved above the range the child's numbers use, so a dup2 does not
-        // overwrite one still to be placed.
-        let high = Int32(100)
+        // Inherited pipe ends are first moved above the range the child's numbers use and above every one of them,
+        // so a dup2 does not overwrite one still to be placed (an agent with many sessions has descriptors past 100).
+        let inherited = descriptors.compactMap { descriptor -> Int32? in
+            if case .inherit(let fd) = descriptor { return fd }
+            return nil
+        }
+        let high = max(100, (inherited.max() ?? 0) + 1)
         for (index, descriptor) in descriptors.enumerated() {
             if case .inherit(let fd) = descriptor { posix_spawn_file_actions_adddup2(&actions, fd, high + Int32(index)) }
         }
@@ -76,7 +80,7 @@ enum ProcessLauncher {
             case .same(let other): posix_spawn_file_actions_adddup2(&actions, other, fd)
             }
         }
-        Self.closeFrom(Int32(descriptors.count), in: &actions)
+        Self.closeFrom(Int32(descriptors.count), copiesAt: high, in: &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -106,13 +110,13 @@ enum ProcessLauncher {
     }
 
     /// The child gets none of the daemon's other descriptors (database and Redis sockets, listeners, files).
-    private static func closeFrom(_ lowest: Int32, in actions: inout posix_spawn_file_actions_t) {
+    private static func closeFrom(_ lowest: Int32, copiesAt high: Int32 = 100, in actions: inout posix_spawn_file_actions_t) {
         if cproc_spawn_closefrom(&actions, lowest) == 0 { return }
         // An older libc: close what is open now, one by one, and the copies of inherited pipe ends made above the
         // child's range.
         let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
         for fd in open.compactMap(Int32.init) where fd >= lowest { posix_spawn_file_actions_addclose(&actions, fd) }
-        for fd in 100..<(100 + lowest) { posix_spawn_file_actions_addclose(&actions, fd) }
+        for fd in high..<(high + lowest) { posix_spawn_file_actions_addclose(&actions, fd) }
     }
 
     /// Runs a short command to its end (for checks at start), with its output (at most 64 KiB). Blocking.

@@ -77,7 +77,7 @@ struct SandboxRuntime: Sendable {
             }
             pool = NetworkNamespacePool(
                 capacity: settings.preparedNetworks, unshare: unshare, nsenter: nsenter, slirp4netns: slirp, cat: cat,
-                logPath: URL(fileURLWithPath: workDir).appendingPathComponent("network.log").path)
+                logPath: URL(fileURLWithPath: workDir).appendingPathComponent("network.log").path, logger: logger)
         }
         if settings.network == nil && network == .none && settings.mode == .bubblewrap {
             logger.warning("sessions get no network: install slirp4netns (and run the agent as root) for outbound access, or set [agent.local] network")

@@ -183,7 +183,6 @@ struct SessionSandbox {
             let taken = try pool.take() ?? pool.make()
             namespace = taken
             enter = taken.enter(nsenter: pool.nsenter)
-            try? self.workspace.record(networkPID: taken.slirp)
             do {
                 try cgroup?.adopt([taken.holder, taken.slirp])
             } catch {

@@ -132,14 +132,9 @@ struct SessionWorkspace: Sendable {
     }
 
     var pid: pid_t? { self.number("pid").flatMap { pid_t(exactly: $0) } }
-    var networkPID: pid_t? { self.number("network.pid").flatMap { pid_t(exactly: $0) } }
 
     func record(pid: pid_t) throws {
         try Data(String(pid).utf8).write(to: self.root.appendingPathComponent("pid"), options: .atomic)
-    }
-
-    func record(networkPID: pid_t) throws {
-        try Data(String(networkPID).utf8).write(to: self.root.appendingPathComponent("network.pid"), options: .atomic)
     }
 
     func record(cgroup: SessionCGroup?) throws {

@@ -451,6 +451,49 @@ struct SandboxTests {
         #expect(try await setup.probe.sessions(named: ["not-imported"]).isEmpty)
     }
 
+    @Test("a sandbox that fails to set up before its command runs is started again, from an empty log")
+    func setupRetried() async throws {
+        let environment = try TestEnvironment.current()
+        // bubblewrap's set-up fails now and then under load ("loopback: Failed RTM_NEWADDR"); here a wrapper found
+        // first on the agent's PATH makes the first session start fail that way, then runs the real bubblewrap.
+        let fault = try environment.scratchDirectory("bwrap-fault")
+        let marks = fault.appendingPathComponent("marks")
+        try FileManager.default.createDirectory(at: marks, withIntermediateDirectories: true)
+        chmod(fault.path, 0o755)
+        chmod(marks.path, 0o777)  // the wrapper runs as the sessions' host user
+        let real = try #require(SandboxRuntime.find("bwrap"))
+        let wrapper = fault.appendingPathComponent("bwrap")
+        try """
+            #!/bin/sh
+            if [ "$1" = "--args" ] && mkdir "\(marks.path)/failed" 2>/dev/null; then
+                echo "bwrap: loopback: Failed RTM_NEWADDR: injected by the test" >&2
+                exit 1
+            fi
+            exec \(real) "$@"
+            """.write(to: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper.path, 0o755)
+        let volume = try environment.scratchDirectory("volume1")
+        let manager = try await ManagerProcess(
+            environment, extraConfig: VFolderTests.storageConfig(volume: volume, rateLimit: "0", lease: "10s"),
+            localAgent: .init(cpu: "2", mem: "2g"), start: false)
+        try await manager.start(environment: ["PATH": fault.path + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+        defer { Task { _ = try? await manager.stop() } }
+        let pool = manager.database.makePool()
+        defer { Task { await pool.close() } }
+        let created = try await manager.admin.send(.POST, "/session", json: [
+            "name": "retried", "image": "python:3.11", "type": "batch", "startupCommand": "echo ran-once",
+        ])
+        #expect(created.status == 201, "\(created.text)")
+        let row = try #require(try await SessionProbe(pool: pool).waitFor(["retried"], in: ["TERMINATED", "ERROR"])["retried"])
+        #expect(row.status == "TERMINATED" && row.result == "SUCCESS", "\(row)")
+        #expect(FileManager.default.fileExists(atPath: marks.appendingPathComponent("failed").path), "the fault was not injected")
+        let logs = try await pool.query(
+            "SELECT l.content FROM session_logs l JOIN sessions s ON s.id = l.session_id WHERE s.name = 'retried'"
+        ).first?.decode("content", as: String.self) ?? ""
+        #expect(logs.contains("ran-once") && !logs.contains("injected"), "\(logs)")
+        #expect(manager.log().contains("the sandbox failed to set up and was started again"), "\(manager.log().suffix(3000))")
+    }
+
     @Test("unsafe or impossible sandboxes refuse to start and say what to do: sandbox = none as root, no bubblewrap")
     func refusals() async throws {
         let environment = try TestEnvironment.current()

@@ -124,11 +124,13 @@ final class ManagerProcess: @unchecked Sendable {
         ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MANAGER_") || $0.key.hasPrefix("MANAGER_TEST") }
     }
 
-    /// Starts `manager serve` and waits until it answers `GET /`.
-    func start() async throws {
+    /// Starts `manager serve` (with `extra` over its environment) and waits until it answers `GET /`.
+    func start(environment extra: [String: String] = [:]) async throws {
+        var environment = Self.cleanEnvironment()
+        for (key, value) in extra { environment[key] = value }
         let pid = try spawn(
             TestEnvironment.managerExecutable, ["serve", "--config", self.configPath],
-            environment: Self.cleanEnvironment(), currentDirectory: TestEnvironment.repositoryRoot,
+            environment: environment, currentDirectory: TestEnvironment.repositoryRoot,
             stdout: self.logPath, stderr: self.logPath)
         self.pid = pid
         let deadline = ContinuousClock.now + .seconds(30)

@@ -21,4 +21,4 @@ bench_serve
 log "filesystem: $(df -T "$WORK" | awk 'NR==2 {print $1, $2}')"
 .venv/bin/python Benchmarks/transfer_throughput.py --endpoint "http://127.0.0.1:$PORT" --access-key "$AK" --secret-key "$SK" \
   --volume "$WORK/volume1" --scratch "$WORK/scratch" --manager-pid "$MANAGER" --runs "${RUNS:-3}" \
-  --size-mib "${SIZE_MIB:-1024}" --json "$BENCH_JSON"
+  --size-mib "${SIZE_MIB:-1024}" --floor-port "$(free_port)" --json "$BENCH_JSON"

@@ -99,15 +99,11 @@ struct GuardedHTTPChannel: ServerChildChannel {
     /// reads fill it, so small requests keep small buffers, and a large upload arrives in fewer, larger pieces (NIO's
     /// default, 64 KiB, made an upload a hop per 64 KiB).
     static let largestRead = 256 << 10
-    /// Bytes queued on a connection before its writer waits (NIO's default, 64 KiB, made a download wait after
-    /// every 1 MiB chunk until the socket had drained it).
-    static let writeWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 1 << 20, high: 2 << 20)
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let options = channel.syncOptions
             try options?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: Self.largestRead))
-            try options?.setOption(.writeBufferWaterMark, value: Self.writeWaterMark)
             if let timeout = self.headTimeout {
                 try channel.pipeline.syncOperations.addHandler(FirstHeadTimeoutHandler(timeout: timeout), position: .first)
             }
